@@ -1,0 +1,63 @@
+package digest
+
+import (
+	"fmt"
+	"time"
+)
+
+// EditionStatus is where an edition is in its life.
+type EditionStatus string
+
+// Edition statuses.
+const (
+	EditionSending EditionStatus = "sending" // deliveries queued, not all done
+	EditionPaused  EditionStatus = "paused"  // stopped by an operator or by errors; resume continues
+	EditionSent    EditionStatus = "sent"    // every delivery has a final state
+)
+
+// Edition is one issue of a list's digest: the stories chosen at a moment,
+// sent to the list's confirmed subscribers.
+type Edition struct {
+	ID         string        `json:"id"` // list + slot, e.g. "daily-20261127-0700"
+	List       string        `json:"list"`
+	Slot       time.Time     `json:"slot"` // the moment it was built for
+	Subject    string        `json:"subject"`
+	Intro      string        `json:"intro,omitempty"`
+	Stories    Selection     `json:"stories"`
+	Status     EditionStatus `json:"status"`
+	Reason     string        `json:"reason,omitempty"` // why it is paused
+	Created    time.Time     `json:"created"`
+	Finished   time.Time     `json:"finished,omitzero"`
+	Sent       int           `json:"sent"`
+	Failed     int           `json:"failed"`
+	Suppressed int           `json:"suppressed"`
+}
+
+// EditionID names the edition of list built for the slot at (minute
+// precision, UTC). Two triggers for the same slot name the same edition,
+// which is what makes manual sends idempotent.
+func EditionID(list string, slot time.Time) string {
+	return fmt.Sprintf("%s-%s", list, slot.UTC().Format("20060102-1504"))
+}
+
+// DeliveryStatus is the state of one (edition, subscriber) delivery.
+type DeliveryStatus string
+
+// Delivery statuses. Queued is the only non-final one.
+const (
+	DeliveryQueued     DeliveryStatus = "queued"
+	DeliverySent       DeliveryStatus = "sent"
+	DeliveryFailed     DeliveryStatus = "failed"
+	DeliverySuppressed DeliveryStatus = "suppressed"
+)
+
+// Delivery is one row of the delivery ledger.
+type Delivery struct {
+	Edition   string         `json:"edition"`
+	Email     string         `json:"email"`
+	Status    DeliveryStatus `json:"status"`
+	MessageID string         `json:"message_id,omitempty"`
+	Reply     string         `json:"reply,omitempty"` // SMTP reply or reason, for failed and suppressed
+	Attempts  int            `json:"attempts"`
+	At        time.Time      `json:"at,omitzero"`
+}
