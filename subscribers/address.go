@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrInvalidEmail is wrapped by every address validation error.
@@ -12,8 +14,12 @@ var ErrInvalidEmail = errors.New("invalid email address")
 
 // NormalizeEmail validates a bare address and returns its canonical form:
 // trimmed and lower-cased. It rejects display names, control characters
-// (CR and LF above all: they must never reach a header), addresses without
-// a dotted domain, and anything over 254 octets.
+// (CR and LF above all: they must never reach a header, and neither must
+// the C1 control NEL, U+0085), spaces and invisible format characters
+// inside the address (U+00A0, U+2028, U+202E and the like, which mail.ParseAddress
+// lets through as UTF-8), invalid UTF-8, addresses without a dotted domain,
+// domain labels that are empty, longer than 63 octets or that start or end
+// with '-', local parts over 64 octets, and anything over 254 octets.
 func NormalizeEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	switch {
@@ -21,8 +27,12 @@ func NormalizeEmail(s string) (string, error) {
 		return "", fmt.Errorf("%w: empty", ErrInvalidEmail)
 	case len(s) > 254:
 		return "", fmt.Errorf("%w: longer than 254 characters", ErrInvalidEmail)
-	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+	case !utf8.ValidString(s):
+		return "", fmt.Errorf("%w: not valid UTF-8", ErrInvalidEmail)
+	case strings.ContainsFunc(s, unicode.IsControl):
 		return "", fmt.Errorf("%w: contains control characters", ErrInvalidEmail)
+	case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) }):
+		return "", fmt.Errorf("%w: %q contains spaces or invisible characters", ErrInvalidEmail, s)
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s {
@@ -30,11 +40,29 @@ func NormalizeEmail(s string) (string, error) {
 	}
 	at := strings.LastIndexByte(a.Address, '@')
 	local, domain := a.Address[:at], a.Address[at+1:]
-	if local == "" || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") ||
-		strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") || strings.HasPrefix(domain, "[") {
+	if local == "" || len(local) > 64 {
+		return "", fmt.Errorf("%w: %q has no valid local part", ErrInvalidEmail, s)
+	}
+	if !validDomain(domain) {
 		return "", fmt.Errorf("%w: %q has no valid domain", ErrInvalidEmail, s)
 	}
 	return strings.ToLower(a.Address), nil
+}
+
+// validDomain reports whether domain is a dotted host name whose labels are
+// 1–63 octets and neither start nor end with '-'. Address literals
+// ("[192.0.2.1]") are refused. Non-ASCII labels (internationalized domain
+// names) are accepted as they are.
+func validDomain(domain string) bool {
+	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, "[") {
+		return false
+	}
+	for label := range strings.SplitSeq(domain, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseAddress parses a From or Reply-To value, "Name <addr>" or "addr",
