@@ -1,0 +1,422 @@
+package boltstore
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"newsdigest/digest"
+	"newsdigest/subscribers"
+)
+
+// maxEditionID is the longest edition ID the store accepts.
+const maxEditionID = 256
+
+// pendingMark is the value of keys in the pending buckets.
+var pendingMark = []byte{}
+
+// CreateEdition stores a new edition, with an empty delivery ledger. A zero
+// Created is set to the clock's now and an empty Status to
+// digest.EditionSending. If an edition with e.ID already exists it returns
+// (false, nil) and changes nothing: building the same slot twice is
+// harmless.
+func (s *Store) CreateEdition(e digest.Edition) (created bool, err error) {
+	if e.ID == "" || len(e.ID) > maxEditionID {
+		return false, fmt.Errorf("boltstore: create edition: id must be 1–%d bytes, got %d", maxEditionID, len(e.ID))
+	}
+	if e.List == "" {
+		return false, fmt.Errorf("boltstore: create edition %s: list is required", e.ID)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		created = false
+		b := tx.Bucket(bucketEditions)
+		if b.Get([]byte(e.ID)) != nil {
+			return nil
+		}
+		if e.Created.IsZero() {
+			e.Created = s.now()
+		}
+		if e.Status == "" {
+			e.Status = digest.EditionSending
+		}
+		if err := putJSON(b, []byte(e.ID), e); err != nil {
+			return fmt.Errorf("boltstore: create edition %s: %w", e.ID, err)
+		}
+		if _, err := ledger(tx, e.ID); err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return created, nil
+}
+
+// ledgerBuckets are an edition's delivery records and its queued subset.
+type ledgerBuckets struct {
+	records *bolt.Bucket // email -> digest.Delivery
+	pending *bolt.Bucket // email -> pendingMark, for queued records only
+}
+
+// ledger returns the edition's ledger buckets, creating them when tx is
+// writable and they are missing. In a read transaction, missing buckets
+// come back nil.
+func ledger(tx *bolt.Tx, editionID string) (ledgerBuckets, error) {
+	key := []byte(editionID)
+	lb := ledgerBuckets{
+		records: tx.Bucket(bucketDeliveries).Bucket(key),
+		pending: tx.Bucket(bucketPending).Bucket(key),
+	}
+	if !tx.Writable() {
+		return lb, nil
+	}
+	var err error
+	if lb.records == nil {
+		if lb.records, err = tx.Bucket(bucketDeliveries).CreateBucket(key); err != nil {
+			return lb, fmt.Errorf("boltstore: edition %s: create ledger: %w", editionID, err)
+		}
+	}
+	if lb.pending == nil {
+		if lb.pending, err = tx.Bucket(bucketPending).CreateBucket(key); err != nil {
+			return lb, fmt.Errorf("boltstore: edition %s: create ledger: %w", editionID, err)
+		}
+	}
+	return lb, nil
+}
+
+func getEdition(tx *bolt.Tx, id string) (digest.Edition, error) {
+	var e digest.Edition
+	found, err := getJSON(tx.Bucket(bucketEditions), []byte(id), &e)
+	if err == nil && !found {
+		err = notFound("edition %q", id)
+	}
+	return e, err
+}
+
+// GetEdition returns the edition with the given ID, or an error wrapping
+// ErrNotFound.
+func (s *Store) GetEdition(id string) (digest.Edition, error) {
+	var e digest.Edition
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		e, err = getEdition(tx, id)
+		return err
+	})
+	return e, err
+}
+
+// Editions returns the editions of list (of every list when list is
+// empty), newest Created first; ties by ID, descending.
+func (s *Store) Editions(list string) ([]digest.Edition, error) {
+	var out []digest.Edition
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEditions)
+		return b.ForEach(func(k, _ []byte) error {
+			var e digest.Edition
+			if _, err := getJSON(b, k, &e); err != nil {
+				return err
+			}
+			if list == "" || e.List == list {
+				out = append(out, e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(x, y digest.Edition) int {
+		if c := y.Created.Compare(x.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(y.ID, x.ID)
+	})
+	return out, nil
+}
+
+// UpdateEdition applies fn to the edition with the given ID and stores the
+// result in one transaction (pause, resume, intro...). An error from fn is
+// returned and nothing is written; fn must not change the ID. It returns
+// the stored edition, or an error wrapping ErrNotFound.
+func (s *Store) UpdateEdition(id string, fn func(*digest.Edition) error) (digest.Edition, error) {
+	var e digest.Edition
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if e, err = getEdition(tx, id); err != nil {
+			return err
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+		if e.ID != id {
+			return fmt.Errorf("boltstore: update edition %s: the ID cannot change (to %q)", id, e.ID)
+		}
+		return putJSON(tx.Bucket(bucketEditions), []byte(id), e)
+	})
+	if err != nil {
+		return digest.Edition{}, err
+	}
+	return e, nil
+}
+
+// QueueDeliveries adds a queued delivery record for each address (normalized
+// first) that the edition's ledger does not hold yet, in one transaction,
+// and returns how many it added. Addresses already in the ledger, whatever
+// their state, are skipped, so queueing the same recipients twice never
+// sends twice. If records were added to an edition marked sent (recipients
+// who became due later, as with local-time delivery), it goes back to
+// sending. An invalid address fails the whole call.
+func (s *Store) QueueDeliveries(editionID string, emails []string) (queued int, err error) {
+	norms := make([]string, len(emails))
+	for i, e := range emails {
+		norm, err := subscribers.NormalizeEmail(e)
+		if err != nil {
+			return 0, fmt.Errorf("boltstore: queue deliveries of %s: %w", editionID, err)
+		}
+		norms[i] = norm
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		queued = 0
+		e, err := getEdition(tx, editionID)
+		if err != nil {
+			return err
+		}
+		lb, err := ledger(tx, editionID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		for _, email := range norms {
+			key := []byte(email)
+			if lb.records.Get(key) != nil {
+				continue
+			}
+			d := digest.Delivery{Edition: editionID, Email: email, Status: digest.DeliveryQueued, At: now}
+			if err := putJSON(lb.records, key, d); err != nil {
+				return fmt.Errorf("boltstore: queue %s for %s: %w", email, editionID, err)
+			}
+			if err := lb.pending.Put(key, pendingMark); err != nil {
+				return fmt.Errorf("boltstore: queue %s for %s: %w", email, editionID, err)
+			}
+			queued++
+		}
+		if queued > 0 && e.Status == digest.EditionSent {
+			e.Status, e.Finished = digest.EditionSending, time.Time{}
+			return putJSON(tx.Bucket(bucketEditions), []byte(editionID), e)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return queued, nil
+}
+
+// PendingDeliveries returns the edition's queued records in email order,
+// strictly after the address after (empty: from the start), at most limit
+// of them (0: all). It reads only the queued ones, however many records are
+// final. It returns an error wrapping ErrNotFound for an unknown edition.
+func (s *Store) PendingDeliveries(editionID, after string, limit int) ([]digest.Delivery, error) {
+	if limit < 0 {
+		return nil, fmt.Errorf("boltstore: pending deliveries of %s: negative limit %d", editionID, limit)
+	}
+	var out []digest.Delivery
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if _, err := getEdition(tx, editionID); err != nil {
+			return err
+		}
+		lb, _ := ledger(tx, editionID)
+		if lb.pending == nil || lb.records == nil {
+			return nil
+		}
+		c := lb.pending.Cursor()
+		k, _ := c.First()
+		if after != "" {
+			k, _ = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, _ = c.Next()
+			}
+		}
+		for ; k != nil; k, _ = c.Next() {
+			var d digest.Delivery
+			found, err := getJSON(lb.records, k, &d)
+			if err != nil {
+				return err
+			}
+			if !found {
+				return fmt.Errorf("boltstore: edition %s: %s is pending but has no delivery record: run a check", editionID, k)
+			}
+			out = append(out, d)
+			if limit > 0 && len(out) == limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// counter returns the edition counter that counts records in state st,
+// or nil for the queued state.
+func counter(e *digest.Edition, st digest.DeliveryStatus) *int {
+	switch st {
+	case digest.DeliverySent:
+		return &e.Sent
+	case digest.DeliveryFailed:
+		return &e.Failed
+	case digest.DeliverySuppressed:
+		return &e.Suppressed
+	}
+	return nil
+}
+
+// RecordDeliveries writes a batch of delivery records in ONE transaction
+// (one fsync), all or none. Each record replaces the ledger's record for
+// its (Edition, Email); a zero At is set to the clock's now. The edition's
+// Sent, Failed and Suppressed counters follow each transition: a record
+// going from queued (or from nowhere) to sent adds 1 to Sent, one moving
+// from failed to sent moves 1 from Failed to Sent, and recording the same
+// final state again changes nothing. Recording a queued state puts the
+// address back in the queue. After the batch, an edition with no queued
+// record left becomes digest.EditionSent with Finished set to now (unless
+// it already was sent); one with queued records that was marked sent goes
+// back to sending. Unknown editions fail the batch with an error wrapping
+// ErrNotFound.
+func (s *Store) RecordDeliveries(ds []digest.Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		now := s.now()
+		type state struct {
+			e  digest.Edition
+			lb ledgerBuckets
+		}
+		editions := make(map[string]*state)
+		var order []string
+		for i, d := range ds {
+			st := editions[d.Edition]
+			if st == nil {
+				e, err := getEdition(tx, d.Edition)
+				if err != nil {
+					return fmt.Errorf("boltstore: delivery %d: %w", i+1, err)
+				}
+				lb, err := ledger(tx, d.Edition)
+				if err != nil {
+					return err
+				}
+				st = &state{e: e, lb: lb}
+				editions[d.Edition] = st
+				order = append(order, d.Edition)
+			}
+			email, err := subscribers.NormalizeEmail(d.Email)
+			if err != nil {
+				return fmt.Errorf("boltstore: delivery %d of %s: %w", i+1, d.Edition, err)
+			}
+			d.Email = email
+			switch d.Status {
+			case digest.DeliveryQueued, digest.DeliverySent, digest.DeliveryFailed, digest.DeliverySuppressed:
+			default:
+				return fmt.Errorf("boltstore: delivery %d (%s, %s): unknown status %q", i+1, d.Edition, email, d.Status)
+			}
+			if d.At.IsZero() {
+				d.At = now
+			}
+			key := []byte(email)
+			var prev digest.Delivery
+			found, err := getJSON(st.lb.records, key, &prev)
+			if err != nil {
+				return err
+			}
+			if found {
+				if c := counter(&st.e, prev.Status); c != nil && *c > 0 {
+					*c--
+				}
+			}
+			if c := counter(&st.e, d.Status); c != nil {
+				*c++
+			}
+			if err := putJSON(st.lb.records, key, d); err != nil {
+				return fmt.Errorf("boltstore: record delivery to %s for %s: %w", email, d.Edition, err)
+			}
+			if d.Status == digest.DeliveryQueued {
+				err = st.lb.pending.Put(key, pendingMark)
+			} else {
+				err = st.lb.pending.Delete(key)
+			}
+			if err != nil {
+				return fmt.Errorf("boltstore: record delivery to %s for %s: %w", email, d.Edition, err)
+			}
+		}
+		for _, id := range order {
+			st := editions[id]
+			if k, _ := st.lb.pending.Cursor().First(); k == nil {
+				if st.e.Status != digest.EditionSent {
+					st.e.Status, st.e.Finished = digest.EditionSent, now
+				}
+			} else if st.e.Status == digest.EditionSent {
+				st.e.Status, st.e.Finished = digest.EditionSending, time.Time{}
+			}
+			if err := putJSON(tx.Bucket(bucketEditions), []byte(id), st.e); err != nil {
+				return fmt.Errorf("boltstore: update edition %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Deliveries returns every record of the edition's ledger in email order,
+// or an error wrapping ErrNotFound for an unknown edition.
+func (s *Store) Deliveries(editionID string) ([]digest.Delivery, error) {
+	var out []digest.Delivery
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if _, err := getEdition(tx, editionID); err != nil {
+			return err
+		}
+		lb, _ := ledger(tx, editionID)
+		if lb.records == nil {
+			return nil
+		}
+		return lb.records.ForEach(func(k, _ []byte) error {
+			var d digest.Delivery
+			if _, err := getJSON(lb.records, k, &d); err != nil {
+				return err
+			}
+			out = append(out, d)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// SentArticles returns the IDs of the articles in the editions of list
+// (every list when empty) created at or after since, so that a new edition
+// can leave them out.
+func (s *Store) SentArticles(list string, since time.Time) (map[string]bool, error) {
+	out := make(map[string]bool)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEditions)
+		return b.ForEach(func(k, _ []byte) error {
+			var e digest.Edition
+			if _, err := getJSON(b, k, &e); err != nil {
+				return err
+			}
+			if (list != "" && e.List != list) || e.Created.Before(since) {
+				return nil
+			}
+			for _, p := range e.Stories.Picks() {
+				out[p.Article.ID] = true
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

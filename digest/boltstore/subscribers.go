@@ -1,0 +1,451 @@
+package boltstore
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"newsdigest/subscribers"
+)
+
+// SubscriberQuery selects a page of subscribers for Subscribers.
+type SubscriberQuery struct {
+	// List keeps only members of this list (any status unless Status is
+	// set). Empty means every subscriber.
+	List string
+	// Status keeps only this status: on List when List is set, on any
+	// list otherwise. Empty means any status.
+	Status subscribers.Status
+	// After is the normalized email of the last subscriber of the
+	// previous page: results start strictly after it. Empty starts at the
+	// beginning.
+	After string
+	// Limit is the largest number of results; 0 means no limit.
+	Limit int
+}
+
+var subscriberIDPattern = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
+
+// validateSubscriber checks the fields the store relies on. sub.Email must
+// already be normalized.
+func validateSubscriber(sub subscribers.Subscriber) error {
+	if sub.ID != "" && !subscriberIDPattern.MatchString(sub.ID) {
+		return fmt.Errorf("boltstore: subscriber %s: id %q: use 1–64 letters, digits, '-' or '_'", sub.Email, sub.ID)
+	}
+	for name, m := range sub.Lists {
+		if name == "" {
+			return fmt.Errorf("boltstore: subscriber %s: membership with an empty list name", sub.Email)
+		}
+		if !m.Status.Valid() {
+			return fmt.Errorf("boltstore: subscriber %s: list %s: unknown status %q", sub.Email, name, m.Status)
+		}
+	}
+	if sub.SendHour < -1 || sub.SendHour > 23 {
+		return fmt.Errorf("boltstore: subscriber %s: send hour %d: want 0–23, or -1 for the list's schedule", sub.Email, sub.SendHour)
+	}
+	switch sub.Frequency {
+	case "", subscribers.Daily, subscribers.Weekly:
+	default:
+		return fmt.Errorf("boltstore: subscriber %s: frequency %q: want %q or %q", sub.Email, sub.Frequency, subscribers.Daily, subscribers.Weekly)
+	}
+	return nil
+}
+
+// normalizeSubscriber normalizes sub.Email and validates sub.
+func normalizeSubscriber(sub subscribers.Subscriber) (subscribers.Subscriber, error) {
+	email, err := subscribers.NormalizeEmail(sub.Email)
+	if err != nil {
+		return sub, fmt.Errorf("boltstore: subscriber: %w", err)
+	}
+	sub.Email = email
+	return sub, validateSubscriber(sub)
+}
+
+func getSubscriber(tx *bolt.Tx, email string) (subscribers.Subscriber, bool, error) {
+	var sub subscribers.Subscriber
+	found, err := getJSON(tx.Bucket(bucketSubscribers), []byte(email), &sub)
+	return sub, found, err
+}
+
+// newSubscriberID returns a random ID not yet in use.
+func newSubscriberID(ids *bolt.Bucket) (string, error) {
+	for {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("boltstore: subscriber id: %w", err)
+		}
+		id := hex.EncodeToString(b[:])
+		if ids.Get([]byte(id)) == nil {
+			return id, nil
+		}
+	}
+}
+
+// saveSubscriber writes sub (normalized and validated) and its ID index
+// entry. old is the record stored under sub.Email, if any. It assigns an ID
+// when sub has none, stamps Created when zero, Since of new memberships
+// when zero, and Updated.
+func (s *Store) saveSubscriber(tx *bolt.Tx, sub subscribers.Subscriber, old *subscribers.Subscriber, now time.Time) error {
+	ids := tx.Bucket(bucketSubscriberIDs)
+	if sub.ID == "" {
+		id, err := newSubscriberID(ids)
+		if err != nil {
+			return err
+		}
+		sub.ID = id
+	} else if owner := ids.Get([]byte(sub.ID)); owner != nil && string(owner) != sub.Email {
+		return wrapf(ErrExists, "boltstore: subscriber id %s already belongs to %s, not %s", sub.ID, owner, sub.Email)
+	}
+	if old != nil && old.ID != "" && old.ID != sub.ID {
+		if err := ids.Delete([]byte(old.ID)); err != nil {
+			return fmt.Errorf("boltstore: subscriber %s: drop old id: %w", sub.Email, err)
+		}
+	}
+	if sub.Created.IsZero() {
+		sub.Created = now
+	}
+	sub.Updated = now
+	sub.Lists = maps.Clone(sub.Lists) // the caller's map stays as it was
+	for name, m := range sub.Lists {
+		if m.Since.IsZero() {
+			m.Since = now
+			sub.Lists[name] = m
+		}
+	}
+	if err := ids.Put([]byte(sub.ID), []byte(sub.Email)); err != nil {
+		return fmt.Errorf("boltstore: subscriber %s: index id: %w", sub.Email, err)
+	}
+	if err := putJSON(tx.Bucket(bucketSubscribers), []byte(sub.Email), sub); err != nil {
+		return fmt.Errorf("boltstore: subscriber %s: %w", sub.Email, err)
+	}
+	return nil
+}
+
+// GetSubscriber returns the subscriber with the given address (normalized
+// first), or an error wrapping ErrNotFound, or subscribers.ErrInvalidEmail
+// when email is not an address.
+func (s *Store) GetSubscriber(email string) (subscribers.Subscriber, error) {
+	norm, err := subscribers.NormalizeEmail(email)
+	if err != nil {
+		return subscribers.Subscriber{}, fmt.Errorf("boltstore: get subscriber: %w", err)
+	}
+	var sub subscribers.Subscriber
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var found bool
+		var err error
+		sub, found, err = getSubscriber(tx, norm)
+		if err == nil && !found {
+			err = notFound("subscriber %s", norm)
+		}
+		return err
+	})
+	return sub, err
+}
+
+// GetSubscriberByID returns the subscriber whose ID is id, or an error
+// wrapping ErrNotFound.
+func (s *Store) GetSubscriberByID(id string) (subscribers.Subscriber, error) {
+	var sub subscribers.Subscriber
+	err := s.db.View(func(tx *bolt.Tx) error {
+		email := tx.Bucket(bucketSubscriberIDs).Get([]byte(id))
+		if email == nil {
+			return notFound("subscriber with id %q", id)
+		}
+		var found bool
+		var err error
+		sub, found, err = getSubscriber(tx, string(email))
+		if err == nil && !found {
+			return fmt.Errorf("boltstore: subscriber id %s points to %s, which is missing: run a check", id, email)
+		}
+		return err
+	})
+	return sub, err
+}
+
+// PutSubscriber creates or replaces the subscriber with sub's (normalized)
+// address. An empty ID keeps the stored one, or gets a new random one; a
+// zero Created keeps the stored one, or is set to now; Updated is set to
+// now, as is Since of memberships that have none. A given ID that belongs
+// to another address is refused with an error wrapping ErrExists.
+func (s *Store) PutSubscriber(sub subscribers.Subscriber) error {
+	sub, err := normalizeSubscriber(sub)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		old, found, err := getSubscriber(tx, sub.Email)
+		if err != nil {
+			return err
+		}
+		var oldp *subscribers.Subscriber
+		if found {
+			oldp = &old
+			if sub.ID == "" {
+				sub.ID = old.ID
+			}
+			if sub.Created.IsZero() {
+				sub.Created = old.Created
+			}
+		}
+		return s.saveSubscriber(tx, sub, oldp, s.now())
+	})
+}
+
+// AddSubscriber creates a subscriber like PutSubscriber, but fails with an
+// error wrapping ErrExists when the address is already stored.
+func (s *Store) AddSubscriber(sub subscribers.Subscriber) error {
+	sub, err := normalizeSubscriber(sub)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketSubscribers).Get([]byte(sub.Email)) != nil {
+			return wrapf(ErrExists, "boltstore: subscriber %s already exists", sub.Email)
+		}
+		return s.saveSubscriber(tx, sub, nil, s.now())
+	})
+}
+
+// UpsertSubscribers stores a batch in one transaction: all of it or, on
+// error, none of it. New addresses are added. An address already stored
+// (or seen earlier in the batch) is merged when update is true (see
+// MergeSubscriber) and left as it is otherwise. skipped counts the
+// subscribers left as they were: existing ones when update is false, and
+// those the merge did not change. Invalid entries fail the batch with an
+// error naming their position.
+func (s *Store) UpsertSubscribers(batch []subscribers.Subscriber, update bool) (added, updated, skipped int, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		added, updated, skipped = 0, 0, 0
+		now := s.now()
+		for i, in := range batch {
+			in, err := normalizeSubscriber(in)
+			if err != nil {
+				return fmt.Errorf("boltstore: batch entry %d: %w", i+1, err)
+			}
+			old, found, err := getSubscriber(tx, in.Email)
+			if err != nil {
+				return err
+			}
+			if !found {
+				if err := s.saveSubscriber(tx, in, nil, now); err != nil {
+					return fmt.Errorf("boltstore: batch entry %d: %w", i+1, err)
+				}
+				added++
+				continue
+			}
+			if !update {
+				skipped++
+				continue
+			}
+			merged := MergeSubscriber(old, in, now)
+			if reflect.DeepEqual(merged, old) {
+				skipped++
+				continue
+			}
+			if err := s.saveSubscriber(tx, merged, &old, now); err != nil {
+				return fmt.Errorf("boltstore: batch entry %d: %w", i+1, err)
+			}
+			updated++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return added, updated, skipped, nil
+}
+
+// MergeSubscriber folds an incoming copy of a subscriber (an import row)
+// into the stored one and returns the result; neither argument is changed.
+// ID, Email, Created and Updated are kept. Name, Timezone, Frequency,
+// Topics and Consent are replaced where the incoming value is not empty,
+// and SendHour where it is not zero (so a merge cannot set hour 0: use
+// PutSubscriber). Memberships are merged, the incoming status winning; a
+// membership whose status does not change keeps its Since, and a changed
+// one without a Since gets now. Attrs are merged, incoming values winning.
+func MergeSubscriber(old, in subscribers.Subscriber, now time.Time) subscribers.Subscriber {
+	out := old
+	if in.Name != "" {
+		out.Name = in.Name
+	}
+	if in.Timezone != "" {
+		out.Timezone = in.Timezone
+	}
+	if in.Frequency != "" {
+		out.Frequency = in.Frequency
+	}
+	if in.SendHour != 0 {
+		out.SendHour = in.SendHour
+	}
+	if len(in.Topics) > 0 {
+		out.Topics = slices.Clone(in.Topics)
+	}
+	if !in.Consent.Time.IsZero() || in.Consent.IP != "" || in.Consent.Source != "" {
+		out.Consent = in.Consent
+	}
+	if len(in.Lists) > 0 {
+		out.Lists = maps.Clone(old.Lists)
+		if out.Lists == nil {
+			out.Lists = make(map[string]subscribers.Membership, len(in.Lists))
+		}
+		for name, m := range in.Lists {
+			if prev, ok := out.Lists[name]; ok && prev.Status == m.Status {
+				continue
+			}
+			if m.Since.IsZero() {
+				m.Since = now
+			}
+			out.Lists[name] = m
+		}
+	}
+	if len(in.Attrs) > 0 {
+		out.Attrs = maps.Clone(old.Attrs)
+		if out.Attrs == nil {
+			out.Attrs = make(map[string]string, len(in.Attrs))
+		}
+		maps.Copy(out.Attrs, in.Attrs)
+	}
+	return out
+}
+
+// DeleteSubscriber removes the subscriber with the given address and its
+// index entries, or returns an error wrapping ErrNotFound. Delivery records
+// of past editions stay, as history of what was sent.
+func (s *Store) DeleteSubscriber(email string) error {
+	norm, err := subscribers.NormalizeEmail(email)
+	if err != nil {
+		return fmt.Errorf("boltstore: delete subscriber: %w", err)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		sub, found, err := getSubscriber(tx, norm)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return notFound("subscriber %s", norm)
+		}
+		if sub.ID != "" {
+			if err := tx.Bucket(bucketSubscriberIDs).Delete([]byte(sub.ID)); err != nil {
+				return fmt.Errorf("boltstore: delete subscriber %s: %w", norm, err)
+			}
+		}
+		if err := tx.Bucket(bucketSubscribers).Delete([]byte(norm)); err != nil {
+			return fmt.Errorf("boltstore: delete subscriber %s: %w", norm, err)
+		}
+		return nil
+	})
+}
+
+// subscriberFilter returns a quick byte test (a superset of the matches,
+// to skip decoding) and the exact test for q.
+func subscriberFilter(q SubscriberQuery) (func([]byte) bool, func(subscribers.Subscriber) bool, error) {
+	if q.Status != "" && !q.Status.Valid() {
+		return nil, nil, fmt.Errorf("boltstore: unknown subscriber status %q", q.Status)
+	}
+	quick := func([]byte) bool { return true }
+	if q.List != "" {
+		needle := []byte(strconv.Quote(q.List) + ":")
+		quick = func(v []byte) bool { return bytes.Contains(v, needle) }
+	}
+	exact := func(sub subscribers.Subscriber) bool {
+		if q.List != "" {
+			m, ok := sub.Lists[q.List]
+			return ok && (q.Status == "" || m.Status == q.Status)
+		}
+		if q.Status == "" {
+			return true
+		}
+		for _, m := range sub.Lists {
+			if m.Status == q.Status {
+				return true
+			}
+		}
+		return false
+	}
+	return quick, exact, nil
+}
+
+// Subscribers returns the subscribers that q selects, in email order: at
+// most q.Limit of them, strictly after q.After. To walk every match, call
+// it again with After set to the last email returned until it returns fewer
+// than Limit; no transaction stays open between calls.
+func (s *Store) Subscribers(q SubscriberQuery) ([]subscribers.Subscriber, error) {
+	if q.Limit < 0 {
+		return nil, fmt.Errorf("boltstore: subscribers: negative limit %d", q.Limit)
+	}
+	quick, exact, err := subscriberFilter(q)
+	if err != nil {
+		return nil, err
+	}
+	var out []subscribers.Subscriber
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSubscribers)
+		c := b.Cursor()
+		k, v := c.First()
+		if q.After != "" {
+			k, v = c.Seek([]byte(q.After))
+			if k != nil && string(k) == q.After {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil; k, v = c.Next() {
+			if !quick(v) {
+				continue
+			}
+			var sub subscribers.Subscriber
+			if _, err := getJSON(b, k, &sub); err != nil {
+				return err
+			}
+			if !exact(sub) {
+				continue
+			}
+			out = append(out, sub)
+			if q.Limit > 0 && len(out) == q.Limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CountSubscribers counts the subscribers on list (any list when empty)
+// with status (any status when empty), with the same meaning as the List
+// and Status of a SubscriberQuery.
+func (s *Store) CountSubscribers(list string, status subscribers.Status) (int, error) {
+	quick, exact, err := subscriberFilter(SubscriberQuery{List: list, Status: status})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSubscribers)
+		if list == "" && status == "" {
+			n = b.Stats().KeyN
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if !quick(v) {
+				return nil
+			}
+			var sub subscribers.Subscriber
+			if _, err := getJSON(b, k, &sub); err != nil {
+				return err
+			}
+			if exact(sub) {
+				n++
+			}
+			return nil
+		})
+	})
+	return n, err
+}
