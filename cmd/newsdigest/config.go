@@ -1,0 +1,304 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration: the TOML file, then NEWSDIGEST_…
+// environment variables on top (env wins), then command-line flags.
+type Config struct {
+	DB     string `toml:"db"`
+	Secret string `toml:"secret"` // HMAC key for all tokens; generated and kept in the db when empty
+
+	SMTP      SMTPConfig      `toml:"smtp"`
+	HTTP      HTTPConfig      `toml:"http"`
+	Admin     AdminConfig     `toml:"admin"`
+	Mail      MailConfig      `toml:"mail"`
+	Site      SiteConfig      `toml:"site"`
+	Templates TemplatesConfig `toml:"templates"`
+}
+
+// SMTPConfig is the relay newsdigest sends through.
+type SMTPConfig struct {
+	Host     string   `toml:"host"`
+	Port     int      `toml:"port"`
+	Username string   `toml:"username"`
+	Password string   `toml:"password"`
+	TLS      string   `toml:"tls"`     // none | starttls | tls
+	Workers  int      `toml:"workers"` // concurrent SMTP sessions
+	Rate     float64  `toml:"rate"`    // messages per second, 0 = no limit
+	Timeout  Duration `toml:"timeout"` // per connection and SMTP step
+	HELO     string   `toml:"helo"`
+}
+
+// HTTPConfig is the public web address.
+type HTTPConfig struct {
+	Addr    string `toml:"addr"`
+	BaseURL string `toml:"base_url"` // public pages and links in emails
+}
+
+// AdminConfig is the admin API.
+type AdminConfig struct {
+	Addr  string `toml:"addr"`
+	Token string `toml:"token"`
+}
+
+// MailConfig holds defaults for messages.
+type MailConfig struct {
+	From              string `toml:"from"`               // default From of new lists
+	ReplyTo           string `toml:"reply_to"`           // default Reply-To of new lists
+	UnsubscribeMailto string `toml:"unsubscribe_mailto"` // mailto target of List-Unsubscribe; default the list's From
+}
+
+// SiteConfig is the branding of emails and pages.
+type SiteConfig struct {
+	Name          string `toml:"name"`
+	URL           string `toml:"url"`
+	LogoURL       string `toml:"logo_url"`
+	PostalAddress string `toml:"postal_address"`
+	Footer        string `toml:"footer"`
+	Lang          string `toml:"lang"`
+}
+
+// TemplatesConfig points at a directory of templates overriding the
+// embedded ones, file by file.
+type TemplatesConfig struct {
+	Dir string `toml:"dir"`
+}
+
+// Duration is a time.Duration written as "30s" in TOML and env.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("want a duration such as \"30s\": %w", err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// DefaultConfig is what newsdigest runs with before the file and env.
+func DefaultConfig() Config {
+	return Config{
+		DB: "newsdigest.db",
+		SMTP: SMTPConfig{
+			Host: "localhost", Port: 25, TLS: "starttls", Workers: 4,
+			Timeout: Duration{30 * time.Second},
+		},
+		HTTP:  HTTPConfig{Addr: "127.0.0.1:8080", BaseURL: "http://127.0.0.1:8080"},
+		Admin: AdminConfig{Addr: "127.0.0.1:8081"},
+		Mail:  MailConfig{From: "News Digest <digest@localhost.localdomain>"},
+		Site:  SiteConfig{Name: "News Digest", Lang: "en", PostalAddress: "Set site.postal_address in newsdigest.toml"},
+	}
+}
+
+// LoadConfig reads path (if non-empty) over the defaults, then applies
+// environment overrides from environ. mustExist says whether a missing file
+// is an error (it is when the user named it).
+func LoadConfig(path string, mustExist bool, environ []string) (Config, error) {
+	cfg := DefaultConfig()
+	if path != "" {
+		md, err := toml.DecodeFile(path, &cfg)
+		switch {
+		case errors.Is(err, os.ErrNotExist) && !mustExist:
+		case err != nil:
+			var perr toml.ParseError
+			if errors.As(err, &perr) {
+				return cfg, fmt.Errorf("config %s: line %d: %s", path, perr.Position.Line, perr.Message)
+			}
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		default:
+			if und := md.Undecoded(); len(und) > 0 {
+				keys := make([]string, len(und))
+				for i, k := range und {
+					keys[i] = k.String()
+				}
+				return cfg, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+			}
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// envPrefix starts every environment override.
+const envPrefix = "NEWSDIGEST_"
+
+// EnvNames lists every environment override with its TOML key, in the
+// order of the Config struct.
+func EnvNames() [][2]string {
+	var out [][2]string
+	walkConfig(reflect.ValueOf(&Config{}).Elem(), "", func(key string, _ reflect.Value) error {
+		out = append(out, [2]string{key, envName(key)})
+		return nil
+	})
+	return out
+}
+
+func envName(key string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func applyEnv(cfg *Config, environ []string) error {
+	env := make(map[string]string)
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, envPrefix) {
+			env[k] = v
+		}
+	}
+	known := make(map[string]bool)
+	err := walkConfig(reflect.ValueOf(cfg).Elem(), "", func(key string, f reflect.Value) error {
+		name := envName(key)
+		known[name] = true
+		v, ok := env[name]
+		if !ok {
+			return nil
+		}
+		if err := setField(f, v); err != nil {
+			return fmt.Errorf("config: env %s (%s): %w", name, key, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k := range env {
+		if !known[k] {
+			return fmt.Errorf("config: unknown environment variable %s", k)
+		}
+	}
+	return nil
+}
+
+// walkConfig calls fn for every leaf field with its dotted TOML key.
+func walkConfig(v reflect.Value, prefix string, fn func(key string, f reflect.Value) error) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		key := sf.Tag.Get("toml")
+		if key == "" {
+			continue
+		}
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct && f.Type() != reflect.TypeOf(Duration{}) {
+			if err := walkConfig(f, key, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(key, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setField(f reflect.Value, s string) error {
+	if f.Type() == reflect.TypeOf(Duration{}) {
+		return f.Addr().Interface().(*Duration).UnmarshalText([]byte(s))
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Int:
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("want an integer, got %q", s)
+		}
+		f.SetInt(int64(n))
+	case reflect.Float64:
+		n, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return fmt.Errorf("want a number, got %q", s)
+		}
+		f.SetFloat(n)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", s)
+		}
+		f.SetBool(b)
+	default:
+		return fmt.Errorf("unsupported type %s", f.Type())
+	}
+	return nil
+}
+
+// Validate checks every value and names the key of the first bad one.
+func (c Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.DB == "":
+		return bad("db", "must not be empty")
+	case c.Secret != "" && len(c.Secret) < 32:
+		return bad("secret", "must be at least 32 characters (use e.g. `openssl rand -hex 32`)")
+	case c.SMTP.Host == "":
+		return bad("smtp.host", "must not be empty")
+	case c.SMTP.Port < 1 || c.SMTP.Port > 65535:
+		return bad("smtp.port", "%d is not a port (1–65535)", c.SMTP.Port)
+	case c.SMTP.TLS != "none" && c.SMTP.TLS != "starttls" && c.SMTP.TLS != "tls":
+		return bad("smtp.tls", "%q is not one of none, starttls, tls", c.SMTP.TLS)
+	case c.SMTP.Workers < 1 || c.SMTP.Workers > 256:
+		return bad("smtp.workers", "%d is not between 1 and 256", c.SMTP.Workers)
+	case c.SMTP.Rate < 0:
+		return bad("smtp.rate", "must not be negative (0 = no limit)")
+	case c.SMTP.Timeout.Duration <= 0:
+		return bad("smtp.timeout", "must be positive")
+	case (c.SMTP.Username == "") != (c.SMTP.Password == ""):
+		return bad("smtp.username", "username and password go together")
+	}
+	if err := checkURL(c.HTTP.BaseURL); err != nil {
+		return bad("http.base_url", "%v", err)
+	}
+	if c.Site.URL != "" {
+		if err := checkURL(c.Site.URL); err != nil {
+			return bad("site.url", "%v", err)
+		}
+	}
+	if c.Site.LogoURL != "" && !strings.HasPrefix(c.Site.LogoURL, "https://") {
+		return bad("site.logo_url", "must be an absolute https URL")
+	}
+	for _, kv := range []struct{ key, v string }{
+		{"site.name", c.Site.Name}, {"site.postal_address", c.Site.PostalAddress}, {"mail.from", c.Mail.From},
+	} {
+		if strings.ContainsAny(kv.v, "\r\n") {
+			return bad(kv.key, "must not contain line breaks")
+		}
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q must not have a query or fragment", s)
+	}
+	return nil
+}

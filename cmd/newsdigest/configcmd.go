@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+func runConfig(ctx context.Context, m *Main, args []string) error {
+	return subcommand(ctx, m, "config", args, map[string]runner{"check": configCheck})
+}
+
+func configCheck(_ context.Context, m *Main, args []string) error {
+	c := newCommand(&m.g, "config check", "[--config FILE]", "Validate the configuration file and environment overrides; name each bad key.")
+	pos, err := c.parse(args, m.Stdout)
+	if err != nil {
+		return err
+	}
+	if err := c.args(pos, 0, 0); err != nil {
+		return err
+	}
+	if err := m.loadConfig(); err != nil {
+		return err
+	}
+	src := m.g.config
+	if src == "" {
+		src = "newsdigest.toml (if present)"
+	}
+	if m.g.json {
+		return m.printJSON(map[string]any{"ok": true, "config": src})
+	}
+	fmt.Fprintf(m.Stdout, "config OK: %s with environment overrides; smtp %s:%d (%s), base URL %s, db %s\n",
+		src, m.cfg.SMTP.Host, m.cfg.SMTP.Port, m.cfg.SMTP.TLS, m.cfg.HTTP.BaseURL, m.cfg.DB)
+	return nil
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+
+	"github.com/wneessen/go-mail"
+	"golang.org/x/time/rate"
+
+	"newsdigest/digest"
+	"newsdigest/digest/delivery"
+	"newsdigest/digest/mailer"
+	"newsdigest/digest/render"
+	"newsdigest/subscribers"
+)
+
+// engine wires the delivery engine from the config and the open store.
+// With dryRunDir set, messages are written there as .eml files instead of
+// being sent.
+func (m *Main) engine(dryRunDir string) (*delivery.Engine, error) {
+	secret := []byte(m.cfg.Secret)
+	if len(secret) == 0 {
+		var err error
+		if secret, err = m.store.Secret(); err != nil {
+			return nil, err
+		}
+	}
+	signer, err := subscribers.NewSigner(secret)
+	if err != nil {
+		return nil, fmt.Errorf("config: secret: %w", err)
+	}
+	r, err := render.New(m.cfg.Templates.Dir)
+	if err != nil {
+		return nil, err
+	}
+	e := &delivery.Engine{
+		Store:             m.store,
+		Renderer:          r,
+		Signer:            signer,
+		Clock:             digest.SystemClock{},
+		Log:               m.log,
+		BaseURL:           m.cfg.HTTP.BaseURL,
+		UnsubscribeMailto: m.cfg.Mail.UnsubscribeMailto,
+		Workers:           m.cfg.SMTP.Workers,
+		Brand: render.Brand{
+			SiteName: m.cfg.Site.Name, SiteURL: m.cfg.Site.URL, LogoURL: m.cfg.Site.LogoURL,
+			PostalAddress: m.cfg.Site.PostalAddress, Footer: m.cfg.Site.Footer, Lang: m.cfg.Site.Lang,
+		},
+	}
+	if m.cfg.SMTP.Rate > 0 {
+		e.Limiter = rate.NewLimiter(rate.Limit(m.cfg.SMTP.Rate), max(1, int(m.cfg.SMTP.Rate)))
+	}
+	if dryRunDir != "" {
+		if err := os.MkdirAll(dryRunDir, 0o755); err != nil {
+			return nil, err
+		}
+		var n atomic.Int64
+		e.Dial = func(context.Context) (delivery.Transport, error) { return &emlTransport{dir: dryRunDir, n: &n}, nil }
+		return e, nil
+	}
+	smtpCfg := mailer.Config{
+		Host: m.cfg.SMTP.Host, Port: m.cfg.SMTP.Port, Username: m.cfg.SMTP.Username, Password: m.cfg.SMTP.Password,
+		TLS: m.cfg.SMTP.TLS, Timeout: m.cfg.SMTP.Timeout.Duration, HELO: m.cfg.SMTP.HELO,
+	}
+	if err := smtpCfg.Validate(); err != nil {
+		return nil, err
+	}
+	e.Dial = func(ctx context.Context) (delivery.Transport, error) {
+		c, err := mailer.Dial(ctx, smtpCfg)
+		if err != nil {
+			return nil, err
+		}
+		return smtpTransport{c}, nil
+	}
+	return e, nil
+}
+
+type smtpTransport struct{ c *mailer.Conn }
+
+func (t smtpTransport) Send(ctx context.Context, msg *mail.Msg) error { return t.c.Send(ctx, msg) }
+func (t smtpTransport) Close() error                                  { return t.c.Close() }
+
+// emlTransport writes each message to a .eml file named after its
+// recipient: the dry run of a send.
+type emlTransport struct {
+	dir string
+	n   *atomic.Int64
+}
+
+func (t *emlTransport) Send(_ context.Context, msg *mail.Msg) error {
+	to, err := msg.GetRecipients()
+	if err != nil || len(to) == 0 {
+		return fmt.Errorf("dry run: message without recipient")
+	}
+	_, err = mailer.WriteEML(t.dir, fmt.Sprintf("%06d-%s", t.n.Add(1), to[0]), msg)
+	return err
+}
+
+func (t *emlTransport) Close() error { return nil }

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"newsdigest/digest/boltstore"
+	"newsdigest/subscribers"
+)
+
+func runLists(ctx context.Context, m *Main, args []string) error {
+	return subcommand(ctx, m, "lists", args, map[string]runner{
+		"add": listsAddSet(true), "set": listsAddSet(false),
+		"list": listsList, "show": listsShow, "remove": listsRemove,
+	})
+}
+
+// subcommand dispatches "GROUP VERB ...".
+func subcommand(ctx context.Context, m *Main, group string, args []string, verbs map[string]runner) error {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
+		names := make([]string, 0, len(verbs))
+		for v := range verbs {
+			names = append(names, v)
+		}
+		fmt.Fprintf(m.Stdout, "Usage: newsdigest %s VERB [arguments] [flags]\nVerbs: %v\nRun 'newsdigest %s VERB --help' for details.\n", group, sortStrings(names), group)
+		if len(args) == 0 {
+			return usageError{"missing verb for " + group}
+		}
+		return nil
+	}
+	run, ok := verbs[args[0]]
+	if !ok {
+		return usageError{fmt.Sprintf("%s: unknown verb %q", group, args[0])}
+	}
+	return run(ctx, m, args[1:])
+}
+
+func listsAddSet(add bool) runner {
+	return func(_ context.Context, m *Main, args []string) error {
+		verb := "set"
+		if add {
+			verb = "add"
+		}
+		c := newCommand(&m.g, "lists "+verb, "NAME [--title T] [--from ADDR] [--reply-to ADDR] [--schedule SPEC] [--top N] [--recent N] [--window DUR] [--min-stories N] [--category-cap N]",
+			"Create (add) or change (set) a list. Unset flags keep their value on set.")
+		title := c.fs.String("title", "", "title shown in emails")
+		from := c.fs.String("from", "", "From address, \"Name <addr>\" (default mail.from in config)")
+		replyTo := c.fs.String("reply-to", "", "Reply-To address")
+		schedule := c.fs.String("schedule", "", "cron spec (\"CRON_TZ=Europe/Paris 0 7 * * *\") or \"local\"")
+		top := c.fs.Int("top", 0, "stories in \"top\" (default 5)")
+		recent := c.fs.Int("recent", 0, "stories in \"recent\" (default 5)")
+		window := c.fs.Duration("window", 0, "only stories published within this window (default 48h)")
+		minStories := c.fs.Int("min-stories", 0, "skip the edition with fewer new stories (default 1)")
+		catCap := c.fs.Int("category-cap", 0, "at most N top stories per category (0 = no cap)")
+		pos, err := c.parse(args, m.Stdout)
+		if err != nil {
+			return err
+		}
+		if err := c.args(pos, 1, 1); err != nil {
+			return err
+		}
+		if err := m.open(); err != nil {
+			return err
+		}
+		set := map[string]bool{}
+		c.fs.Visit(func(f *flagT) { set[f.Name] = true })
+		l, err := m.store.GetList(pos[0])
+		switch {
+		case add && err == nil:
+			return fmt.Errorf("list %s already exists: use 'newsdigest lists set %s'", pos[0], pos[0])
+		case add && errors.Is(err, boltstore.ErrNotFound):
+			l = subscribers.List{Name: pos[0], Title: pos[0], From: m.cfg.Mail.From, ReplyTo: m.cfg.Mail.ReplyTo, Created: time.Now()}
+		case err != nil:
+			return err
+		}
+		if set["title"] {
+			l.Title = *title
+		}
+		if set["from"] {
+			l.From = *from
+		}
+		if set["reply-to"] {
+			l.ReplyTo = *replyTo
+		}
+		if set["schedule"] {
+			l.Schedule = *schedule
+		}
+		if set["top"] {
+			l.TopCount = *top
+		}
+		if set["recent"] {
+			l.RecentCount = *recent
+		}
+		if set["window"] {
+			l.Window = *window
+		}
+		if set["min-stories"] {
+			l.MinStories = *minStories
+		}
+		if set["category-cap"] {
+			l.CategoryCap = *catCap
+		}
+		if err := m.store.PutList(l); err != nil {
+			return err
+		}
+		if m.g.json {
+			return m.printJSON(l)
+		}
+		fmt.Fprintf(m.Stdout, "list %s saved\n", l.Name)
+		return nil
+	}
+}
+
+func listsList(_ context.Context, m *Main, args []string) error {
+	c := newCommand(&m.g, "lists list", "", "Show every list with its subscriber counts.")
+	pos, err := c.parse(args, m.Stdout)
+	if err != nil {
+		return err
+	}
+	if err := c.args(pos, 0, 0); err != nil {
+		return err
+	}
+	if err := m.open(); err != nil {
+		return err
+	}
+	ls, err := m.store.Lists()
+	if err != nil {
+		return err
+	}
+	type row struct {
+		subscribers.List
+		Confirmed int `json:"confirmed"`
+		Pending   int `json:"pending"`
+	}
+	rows := make([]row, len(ls))
+	for i, l := range ls {
+		rows[i].List = l
+		if rows[i].Confirmed, err = m.store.CountSubscribers(l.Name, subscribers.Confirmed); err != nil {
+			return err
+		}
+		if rows[i].Pending, err = m.store.CountSubscribers(l.Name, subscribers.Pending); err != nil {
+			return err
+		}
+	}
+	if m.g.json {
+		return m.printJSON(rows)
+	}
+	t := m.table("NAME", "TITLE", "FROM", "SCHEDULE", "CONFIRMED", "PENDING")
+	for _, r := range rows {
+		t.row(r.Name, truncate(r.Title, 30), r.From, orDash(r.Schedule), r.Confirmed, r.Pending)
+	}
+	return t.flush()
+}
+
+func listsShow(_ context.Context, m *Main, args []string) error {
+	c := newCommand(&m.g, "lists show", "NAME", "Show one list's settings.")
+	pos, err := c.parse(args, m.Stdout)
+	if err != nil {
+		return err
+	}
+	if err := c.args(pos, 1, 1); err != nil {
+		return err
+	}
+	if err := m.open(); err != nil {
+		return err
+	}
+	l, err := m.store.GetList(pos[0])
+	if err != nil {
+		return fmt.Errorf("list %s: %w", pos[0], err)
+	}
+	if m.g.json {
+		return m.printJSON(l)
+	}
+	p := policyOf(l)
+	confirmed, err := m.store.CountSubscribers(l.Name, subscribers.Confirmed)
+	if err != nil {
+		return err
+	}
+	kv(m.Stdout, "name", l.Name, "title", l.Title, "from", l.From, "reply-to", orDash(l.ReplyTo),
+		"schedule", orDash(l.Schedule), "top stories", p.TopCount, "recent stories", p.RecentCount,
+		"window", p.Window, "min stories", p.MinStories, "category cap", p.CategoryCap,
+		"confirmed subscribers", confirmed, "created", fmtTime(l.Created))
+	return nil
+}
+
+func listsRemove(_ context.Context, m *Main, args []string) error {
+	c := newCommand(&m.g, "lists remove", "NAME", "Delete a list and every subscriber's membership of it.")
+	pos, err := c.parse(args, m.Stdout)
+	if err != nil {
+		return err
+	}
+	if err := c.args(pos, 1, 1); err != nil {
+		return err
+	}
+	if err := m.open(); err != nil {
+		return err
+	}
+	if err := m.store.DeleteList(pos[0]); err != nil {
+		return fmt.Errorf("list %s: %w", pos[0], err)
+	}
+	fmt.Fprintf(m.Stdout, "list %s removed\n", pos[0])
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

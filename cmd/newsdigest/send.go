@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"newsdigest/digest"
+	"newsdigest/digest/delivery"
+	"newsdigest/subscribers"
+)
+
+func runSend(ctx context.Context, m *Main, args []string) error {
+	c := newCommand(&m.g, "send", "[--list L] [--to ADDR] [--dry-run DIR] [--yes]",
+		`Build the list's edition now and send it to every confirmed subscriber over
+the SMTP server in the config. An edition with no new stories is skipped.
+Sending is recorded per recipient: if it is stopped (Ctrl-C) or crashes,
+'newsdigest editions resume' continues where it was. --to sends one test
+copy and records nothing; --dry-run writes one .eml per recipient to DIR
+and records nothing.`)
+	list := c.fs.String("list", "", "list to send (default: the only list)")
+	to := c.fs.String("to", "", "send one test copy to `ADDR` only")
+	dryRun := c.fs.String("dry-run", "", "write .eml files to `DIR` instead of sending")
+	yes := c.fs.Bool("yes", false, "do not ask for confirmation")
+	pos, err := c.parse(args, m.Stdout)
+	if err != nil {
+		return err
+	}
+	if err := c.args(pos, 0, 0); err != nil {
+		return err
+	}
+	if err := m.open(); err != nil {
+		return err
+	}
+	name, err := m.listName(*list)
+	if err != nil {
+		return err
+	}
+	e, err := m.engine(*dryRun)
+	if err != nil {
+		return err
+	}
+
+	switch {
+	case *to != "":
+		ed, err := e.SendTest(ctx, name, *to)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "test copy of %s (%d stories) sent to %s\n", name, ed.Stories.Len(), *to)
+		return nil
+	case *dryRun != "":
+		res, err := e.DryRun(ctx, name)
+		if errors.Is(err, delivery.ErrNothingNew) {
+			fmt.Fprintf(m.Stdout, "skipped: %v\n", err)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "dry run: %d messages written to %s (%d suppressed, %d failed); nothing was sent or recorded\n",
+			res.Sent, *dryRun, res.Suppressed, res.Failed)
+		return nil
+	}
+
+	l, err := m.store.GetList(name)
+	if err != nil {
+		return err
+	}
+	ed, err := e.Build(l)
+	if errors.Is(err, delivery.ErrNothingNew) {
+		if m.g.json {
+			return m.printJSON(map[string]any{"list": name, "skipped": true, "reason": err.Error()})
+		}
+		fmt.Fprintf(m.Stdout, "skipped: %v\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	n, err := m.store.CountSubscribers(name, subscribers.Confirmed)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("list %s has no confirmed subscribers", name)
+	}
+	if !*yes {
+		ok, err := m.confirm(fmt.Sprintf("Send %s (%d stories) to %d subscribers of %s?", ed.ID, ed.Stories.Len(), n, name))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(m.Stdout, "not sent")
+			return nil
+		}
+	}
+	ed, created, err := e.Start(name)
+	if errors.Is(err, delivery.ErrNothingNew) {
+		fmt.Fprintf(m.Stdout, "skipped: %v\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !created && ed.Status == digest.EditionSent {
+		fmt.Fprintf(m.Stdout, "edition %s was already sent (%d sent, %d failed): nothing to do\n", ed.ID, ed.Sent, ed.Failed)
+		return nil
+	}
+	return m.deliver(ctx, e, ed.ID)
+}
+
+// deliver runs the delivery of an edition with a progress display and
+// prints the result.
+func (m *Main) deliver(ctx context.Context, e *delivery.Engine, id string) error {
+	p := newProgress(m.Stderr, "sending "+id)
+	if !m.g.json {
+		e.Progress = p.update
+	}
+	res, err := e.Deliver(ctx, id)
+	p.finish()
+	if m.g.json {
+		out := map[string]any{"edition": id, "sent": res.Sent, "failed": res.Failed, "suppressed": res.Suppressed, "elapsed_ms": res.Elapsed.Milliseconds()}
+		if err != nil {
+			out["error"] = err.Error()
+		}
+		if jerr := m.printJSON(out); jerr != nil {
+			return jerr
+		}
+		return err
+	}
+	fmt.Fprintln(m.Stdout, res.String())
+	if err != nil {
+		return fmt.Errorf("%w; continue with 'newsdigest editions resume %s'", err, id)
+	}
+	if res.Failed > 0 {
+		fmt.Fprintf(m.Stdout, "see the failures with 'newsdigest editions show %s'\n", id)
+	}
+	return nil
+}
+
+// confirm asks a yes/no question on the terminal. Without a terminal it
+// refuses, so that scripts must say --yes.
+func (m *Main) confirm(q string) (bool, error) {
+	f, ok := m.Stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return false, usageError{"not a terminal: add --yes to send without confirmation"}
+	}
+	fmt.Fprintf(m.Stderr, "%s [y/N] ", q)
+	line, _ := bufio.NewReader(f).ReadString('\n')
+	line = strings.ToLower(strings.TrimSpace(line))
+	return line == "y" || line == "yes", nil
+}

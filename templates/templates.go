@@ -1,0 +1,21 @@
+// Package templates holds the files embedded in the newsdigest binary: the
+// email templates used by the renderer (email/) and the sample data used by
+// the demo command (demo/). It has no logic.
+//
+// email/ holds:
+//
+//	digest.html.tmpl   html/template, the HTML part (CSS is inlined by premailer)
+//	digest.txt.tmpl    text/template, the plain-text part
+//	subject.txt.tmpl   text/template, the subject line
+//	style.css          the stylesheet placed in the HTML <style> block
+//
+// Any of these can be replaced by a file of the same name in an override
+// directory (see digest/render).
+package templates
+
+import "embed"
+
+// FS is the embedded file tree: "email/*" and "demo/*".
+//
+//go:embed email/* demo/*
+var FS embed.FS
