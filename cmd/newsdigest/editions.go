@@ -158,4 +158,3 @@ func editionsResume(ctx context.Context, m *Main, args []string) error {
 	}
 	return m.deliver(ctx, e, ed.ID)
 }
-

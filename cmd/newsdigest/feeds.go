@@ -210,4 +210,3 @@ func (m *Main) fetchFeeds(ctx context.Context, fs []digest.Feed) error {
 	}
 	return nil
 }
-

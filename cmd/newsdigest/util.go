@@ -1,9 +1,9 @@
 package main
 
 import (
+	"flag"
 	"io"
 	"log/slog"
-	"flag"
 	"sort"
 
 	"newsdigest/digest"

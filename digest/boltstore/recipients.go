@@ -1,0 +1,59 @@
+package boltstore
+
+import (
+	"crypto/rand"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"newsdigest/subscribers"
+)
+
+// ConfirmedEmails returns a page of the addresses confirmed on list, in
+// order, strictly after after, at most limit (0 = all). A sender pages
+// through them so that no read transaction stays open while mail goes out.
+func (s *Store) ConfirmedEmails(list, after string, limit int) ([]string, error) {
+	subs, err := s.Subscribers(SubscriberQuery{List: list, Status: subscribers.Confirmed, After: after, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(subs))
+	for i, sub := range subs {
+		out[i] = sub.Email
+	}
+	return out, nil
+}
+
+var keySecret = []byte("secret")
+
+// Secret returns the database's own 32-byte HMAC secret, creating it on
+// first use. It signs tokens when the configuration sets no secret, so that
+// links in sent emails stay valid across restarts; it travels with backups.
+func (s *Store) Secret() ([]byte, error) {
+	var secret []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keySecret); v != nil {
+			secret = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil || secret != nil {
+		return secret, err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if v := b.Get(keySecret); v != nil {
+			secret = append([]byte(nil), v...)
+			return nil
+		}
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return err
+		}
+		return b.Put(keySecret, secret)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: %s: secret: %w", s.path, err)
+	}
+	return secret, nil
+}
