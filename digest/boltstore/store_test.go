@@ -341,7 +341,7 @@ func TestHelperHoldStore(t *testing.T) {
 
 func TestBackup(t *testing.T) {
 	s, _ := mustOpen(t)
-	if _, err := s.UpsertArticles([]digest.Article{{GUID: "g1", Link: "https://example.org/a", Title: "A"}}); err != nil {
+	if _, _, err := s.UpsertArticles([]digest.Article{{GUID: "g1", Link: "https://example.org/a", Title: "A"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Suppress("a@example.org", "manual", t0); err != nil {
