@@ -173,10 +173,12 @@ func absURL(raw string, base *url.URL, schemes ...string) (*url.URL, error) {
 		ok = ok || scheme == s
 	}
 	switch {
-	case u.Scheme == "" || u.Host == "" && scheme != "mailto":
+	case u.Scheme == "":
 		return nil, errors.New("not an absolute URL")
 	case !ok:
 		return nil, fmt.Errorf("scheme %q not allowed (want %s)", scheme, strings.Join(schemes, " or "))
+	case u.Host == "" && scheme != "mailto":
+		return nil, errors.New("no host")
 	case u.User != nil:
 		return nil, errors.New("URL has user info")
 	case len(u.String()) > MaxURLBytes:
@@ -237,6 +239,10 @@ func cleanSummary(raw string, link *url.URL) (string, string) {
 	return strings.TrimSpace(out), text
 }
 
+// htmlSpace matches runs of HTML white space, which renders as one space
+// outside <pre> (not allowed here).
+var htmlSpace = regexp.MustCompile(`[ \t\n\f\r]+`)
+
 // voidElements are the allowed elements that have no end tag.
 var voidElements = map[string]bool{"br": true}
 
@@ -257,13 +263,14 @@ loop:
 		case html.ErrorToken:
 			break loop
 		case html.TextToken:
-			esc := html.EscapeString(string(z.Text()))
+			text := htmlSpace.ReplaceAllString(string(z.Text()), " ")
+			esc := html.EscapeString(text)
 			if b.Len()+len(esc)+closers <= budget {
 				b.WriteString(esc)
 				continue
 			}
 			room := budget - b.Len() - closers - len(ellipsis)
-			b.WriteString(cutEscaped(string(z.Text()), room))
+			b.WriteString(cutEscaped(text, room))
 			truncated = true
 			break loop
 		case html.StartTagToken, html.SelfClosingTagToken:
