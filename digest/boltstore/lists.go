@@ -3,7 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"fmt"
-	"strconv"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -84,7 +83,7 @@ func (s *Store) DeleteList(name string) error {
 		// Collect first: bbolt cursors are not stable across writes.
 		subs := tx.Bucket(bucketSubscribers)
 		var changed []subscribers.Subscriber
-		needle := []byte(strconv.Quote(name) + ":") // the membership's key in the JSON
+		needle := jsonKey(name) // the membership's key in the JSON
 		err := subs.ForEach(func(k, v []byte) error {
 			if !bytes.Contains(v, needle) {
 				return nil

@@ -286,3 +286,10 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 	}
 	return nil
 }
+
+// jsonKey returns how key is written as an object key in the encoding/json
+// output: a quick filter for records that may mention it.
+func jsonKey(key string) []byte {
+	b, _ := json.Marshal(key) // a string always encodes
+	return append(b, ':')
+}

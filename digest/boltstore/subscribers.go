@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -353,7 +352,7 @@ func subscriberFilter(q SubscriberQuery) (func([]byte) bool, func(subscribers.Su
 	}
 	quick := func([]byte) bool { return true }
 	if q.List != "" {
-		needle := []byte(strconv.Quote(q.List) + ":")
+		needle := jsonKey(q.List)
 		quick = func(v []byte) bool { return bytes.Contains(v, needle) }
 	}
 	exact := func(sub subscribers.Subscriber) bool {

@@ -391,3 +391,13 @@ func TestSubscribersQuery(t *testing.T) {
 		}
 	})
 }
+
+func TestSubscribersQueryOddListName(t *testing.T) {
+	// List names with characters that encoding/json escapes still match.
+	s, _ := mustOpen(t)
+	s.AddSubscriber(subscribers.Subscriber{Email: "a@example.org",
+		Lists: map[string]subscribers.Membership{"a&b<c>": member(subscribers.Confirmed)}})
+	if n, err := s.CountSubscribers("a&b<c>", subscribers.Confirmed); err != nil || n != 1 {
+		t.Errorf("CountSubscribers = %d, %v; want 1, nil", n, err)
+	}
+}
