@@ -56,7 +56,30 @@ type Row struct {
 	Line       int        // CSV: physical line where the record starts (header = 1); JSON: 1-based array index
 	Subscriber Subscriber // ID is empty: the store keeps an existing ID or assigns one
 	Err        error      // nil if the row is valid
+	// Given says which optional fields the row had a value for. The rest
+	// of Subscriber holds defaults (SendHour -1, Frequency daily, the
+	// import's consent), which an update of an existing subscriber should
+	// not copy over stored values.
+	Given Fields
 }
+
+// Fields is a set of the optional fields of an import row.
+type Fields uint16
+
+// The optional fields of an import row.
+const (
+	GivenName Fields = 1 << iota
+	GivenTimezone
+	GivenSendHour
+	GivenFrequency
+	GivenTopics
+	GivenStatus  // a status column or JSON "status"/"lists"
+	GivenAttrs   // at least one non-empty attribute
+	GivenConsent // JSON "consent" with a time
+)
+
+// Has reports whether all of x are in f.
+func (f Fields) Has(x Fields) bool { return f&x == x }
 
 // RowError says why a row was rejected.
 type RowError struct {
@@ -334,6 +357,26 @@ type fields struct {
 
 type kv struct{ key, value string }
 
+// given reports which optional fields hold a value.
+func (f fields) given() Fields {
+	var g Fields
+	set := func(ok bool, x Fields) {
+		if ok {
+			g |= x
+		}
+	}
+	nonEmpty := func(s string) bool { return strings.TrimSpace(s) != "" }
+	set(nonEmpty(f.name), GivenName)
+	set(nonEmpty(f.timezone), GivenTimezone)
+	set(nonEmpty(f.sendHour), GivenSendHour)
+	set(nonEmpty(f.frequency), GivenFrequency)
+	set(slices.ContainsFunc(f.topics, nonEmpty), GivenTopics)
+	set(nonEmpty(f.status) || len(f.lists) > 0, GivenStatus)
+	set(slices.ContainsFunc(f.attrs, func(a kv) bool { return nonEmpty(a.value) }), GivenAttrs)
+	set(f.consent != nil && !f.consent.Time.IsZero(), GivenConsent)
+	return g
+}
+
 func (im *Importer) nextCSV() (Row, error) {
 	for {
 		rec, err := im.cr.Read()
@@ -393,7 +436,7 @@ func (im *Importer) nextCSV() (Row, error) {
 		if rerr == nil && bad != nil {
 			rerr = bad
 		}
-		row := Row{Line: line, Subscriber: sub}
+		row := Row{Line: line, Subscriber: sub, Given: f.given()}
 		if rerr != nil {
 			row.Err = rerr
 		}
@@ -437,6 +480,7 @@ func (im *Importer) nextJSON() (Row, error) {
 	}
 	sub, rerr := im.build(im.index, f)
 	row.Subscriber = sub
+	row.Given = f.given()
 	if rerr != nil {
 		row.Err = rerr
 	}

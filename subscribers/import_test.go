@@ -676,3 +676,31 @@ func FuzzCSVImport(f *testing.F) {
 		}
 	})
 }
+
+func TestImportGiven(t *testing.T) {
+	t.Run("CSV", func(t *testing.T) {
+		in := "email,name,timezone,send_hour,frequency,topics,status,plan\n" +
+			"a@example.com,,,,,,,\n" +
+			"b@example.com,Bob,UTC,7,weekly,x,confirmed,gold\n" +
+			"c@example.com, ,,0,,;,,\n"
+		rows := importCSV(t, in, dailyOpts())
+		all := GivenName | GivenTimezone | GivenSendHour | GivenFrequency | GivenTopics | GivenStatus | GivenAttrs
+		for i, want := range []Fields{0, all, GivenSendHour} {
+			if got := rows[i].Given; got != want {
+				t.Errorf("line %d: Given = %b, want %b", rows[i].Line, got, want)
+			}
+		}
+		if !all.Has(GivenName|GivenAttrs) || GivenSendHour.Has(GivenName) {
+			t.Error("Fields.Has is wrong")
+		}
+	})
+	t.Run("JSON", func(t *testing.T) {
+		rows := importJSON(t, `[{"email":"a@example.com","lists":{"x":"pending"},"consent":{"time":"2025-01-01T00:00:00Z"}},{"email":"b@example.com","consent":{"source":"form"}}]`, dailyOpts())
+		if got, want := rows[0].Given, GivenStatus|GivenConsent; got != want {
+			t.Errorf("Given = %b, want %b", got, want)
+		}
+		if got := rows[1].Given; got != 0 {
+			t.Errorf("consent without a time: Given = %b, want 0", got)
+		}
+	})
+}

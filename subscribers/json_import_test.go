@@ -193,3 +193,45 @@ func TestJSONImportFatal(t *testing.T) {
 		}
 	})
 }
+
+// FuzzJSONImport checks that the JSON importer never panics, that accepted
+// rows hold a normalized address and no CR or LF, and that it ends.
+func FuzzJSONImport(f *testing.F) {
+	f.Add(`[{"email":"a@example.com","name":"A","topics":["x"],"attrs":{"k":"v"},"n":1}]`)
+	f.Add(`[{"email":"b@example.com","lists":{"daily":{"status":"pending"}},"status":"daily:confirmed"}, 3, null]`)
+	f.Add(`[{"EMAIL":"c@example.com","send_hour":"7","consent":{"time":"2025-01-01T00:00:00Z","ip":"::1"}}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		im, err := NewJSONImporter(strings.NewReader(in), dailyOpts())
+		if err != nil {
+			return
+		}
+		for i := 0; ; i++ {
+			if i > len(in)+2 {
+				t.Fatalf("more rows (%d) than the input has bytes", i)
+			}
+			row, err := im.Next()
+			if err != nil {
+				return // io.EOF or malformed JSON
+			}
+			if row.Err != nil {
+				continue
+			}
+			s := row.Subscriber
+			if norm, err := NormalizeEmail(s.Email); err != nil || norm != s.Email {
+				t.Fatalf("accepted email %q: normalized %q, %v", s.Email, norm, err)
+			}
+			texts := append([]string{s.Name, s.Timezone, s.Frequency, s.Consent.Source, s.Consent.IP}, s.Topics...)
+			for k, v := range s.Attrs {
+				texts = append(texts, k, v)
+			}
+			for l, m := range s.Lists {
+				texts = append(texts, l, string(m.Status))
+			}
+			for _, v := range texts {
+				if strings.ContainsAny(v, "\r\n") {
+					t.Fatalf("accepted row holds CR or LF: %q in %+v", v, s)
+				}
+			}
+		}
+	})
+}
