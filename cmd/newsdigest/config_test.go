@@ -131,3 +131,5 @@ func TestParseFlagsAnywhere(t *testing.T) {
 		t.Error("unknown flag accepted")
 	}
 }
+
+func nowRFC1123() string { return time.Now().Add(-time.Hour).UTC().Format(time.RFC1123Z) }

@@ -128,7 +128,7 @@ saves each message it receives as a .eml file. Also writes an HTML preview.`)
 	if err != nil {
 		return err
 	}
-	var subs []subscribers.Subscriber
+	var subs []subscribers.Row
 	for {
 		row, err := im.Next()
 		if errors.Is(err, io.EOF) {
@@ -140,7 +140,7 @@ saves each message it receives as a .eml file. Also writes an HTML preview.`)
 		if row.Err != nil {
 			return fmt.Errorf("sample subscribers line %d: %w", row.Line, row.Err)
 		}
-		subs = append(subs, row.Subscriber)
+		subs = append(subs, row)
 	}
 	if _, _, _, err := m.store.UpsertSubscribers(subs, false); err != nil {
 		return err

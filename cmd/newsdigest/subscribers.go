@@ -316,7 +316,7 @@ func subsImport(_ context.Context, m *Main, args []string) error {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
 	var rep subscribers.Report
-	var batch []subscribers.Subscriber
+	var batch []subscribers.Row
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -344,7 +344,7 @@ func subsImport(_ context.Context, m *Main, args []string) error {
 			}
 			continue
 		}
-		batch = append(batch, row.Subscriber)
+		batch = append(batch, row)
 		if len(batch) == 1000 {
 			if err := flush(); err != nil {
 				return err

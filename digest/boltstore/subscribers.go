@@ -221,11 +221,12 @@ func (s *Store) AddSubscriber(sub subscribers.Subscriber) error {
 // subscribers left as they were: existing ones when update is false, and
 // those the merge did not change. Invalid entries fail the batch with an
 // error naming their position.
-func (s *Store) UpsertSubscribers(batch []subscribers.Subscriber, update bool) (added, updated, skipped int, err error) {
+func (s *Store) UpsertSubscribers(batch []subscribers.Row, update bool) (added, updated, skipped int, err error) {
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		added, updated, skipped = 0, 0, 0
 		now := s.now()
-		for i, in := range batch {
+		for i, row := range batch {
+			in := row.Subscriber
 			in, err := normalizeSubscriber(in)
 			if err != nil {
 				return fmt.Errorf("boltstore: batch entry %d: %w", i+1, err)
@@ -245,7 +246,7 @@ func (s *Store) UpsertSubscribers(batch []subscribers.Subscriber, update bool) (
 				skipped++
 				continue
 			}
-			merged := MergeSubscriber(old, in, now)
+			merged := MergeSubscriber(old, in, row.Given, now)
 			if reflect.DeepEqual(merged, old) {
 				skipped++
 				continue
@@ -265,30 +266,34 @@ func (s *Store) UpsertSubscribers(batch []subscribers.Subscriber, update bool) (
 
 // MergeSubscriber folds an incoming copy of a subscriber (an import row)
 // into the stored one and returns the result; neither argument is changed.
-// ID, Email, Created and Updated are kept. Name, Timezone, Frequency,
-// Topics and Consent are replaced where the incoming value is not empty,
-// and SendHour where it is not zero (so a merge cannot set hour 0: use
-// PutSubscriber). Memberships are merged, the incoming status winning; a
-// membership whose status does not change keeps its Since, and a changed
-// one without a Since gets now. Attrs are merged, incoming values winning.
-func MergeSubscriber(old, in subscribers.Subscriber, now time.Time) subscribers.Subscriber {
+// given says which fields the incoming row actually carried (see
+// subscribers.Row.Given): only those replace stored values, so a file
+// without a send_hour column leaves every stored hour alone. ID, Email,
+// Created and Updated are kept. Attrs are merged, incoming values winning.
+//
+// Memberships: a status the row gave explicitly (a status column) wins. A
+// status that only comes from the import's options (--list L) adds the
+// subscriber to lists they are not on and upgrades pending to confirmed,
+// but never re-subscribes someone who unsubscribed, bounced or complained.
+// A membership whose status does not change keeps its Since.
+func MergeSubscriber(old, in subscribers.Subscriber, given subscribers.Fields, now time.Time) subscribers.Subscriber {
 	out := old
-	if in.Name != "" {
+	if given.Has(subscribers.GivenName) {
 		out.Name = in.Name
 	}
-	if in.Timezone != "" {
+	if given.Has(subscribers.GivenTimezone) {
 		out.Timezone = in.Timezone
 	}
-	if in.Frequency != "" {
+	if given.Has(subscribers.GivenFrequency) {
 		out.Frequency = in.Frequency
 	}
-	if in.SendHour != 0 {
+	if given.Has(subscribers.GivenSendHour) {
 		out.SendHour = in.SendHour
 	}
-	if len(in.Topics) > 0 {
+	if given.Has(subscribers.GivenTopics) {
 		out.Topics = slices.Clone(in.Topics)
 	}
-	if !in.Consent.Time.IsZero() || in.Consent.IP != "" || in.Consent.Source != "" {
+	if given.Has(subscribers.GivenConsent) {
 		out.Consent = in.Consent
 	}
 	if len(in.Lists) > 0 {
@@ -297,7 +302,12 @@ func MergeSubscriber(old, in subscribers.Subscriber, now time.Time) subscribers.
 			out.Lists = make(map[string]subscribers.Membership, len(in.Lists))
 		}
 		for name, m := range in.Lists {
-			if prev, ok := out.Lists[name]; ok && prev.Status == m.Status {
+			prev, ok := out.Lists[name]
+			if ok && prev.Status == m.Status {
+				continue
+			}
+			if ok && !given.Has(subscribers.GivenStatus) &&
+				!(prev.Status == subscribers.Pending && m.Status == subscribers.Confirmed) {
 				continue
 			}
 			if m.Since.IsZero() {

@@ -146,6 +146,17 @@ func TestSubscriberCRUD(t *testing.T) {
 	})
 }
 
+// importGiven is what a CSV row with name, status and attribute columns gives.
+const importGiven = subscribers.GivenName | subscribers.GivenStatus | subscribers.GivenAttrs
+
+func rows(given subscribers.Fields, subs ...subscribers.Subscriber) []subscribers.Row {
+	out := make([]subscribers.Row, len(subs))
+	for i, s := range subs {
+		out[i] = subscribers.Row{Line: i + 2, Subscriber: s, Given: given}
+	}
+	return out
+}
+
 func TestUpsertSubscribers(t *testing.T) {
 	existing := subscribers.Subscriber{
 		Email: "ann@example.org", Name: "Ann", Timezone: "Europe/Paris", SendHour: 7, Frequency: subscribers.Daily,
@@ -178,7 +189,7 @@ func TestUpsertSubscribers(t *testing.T) {
 
 	t.Run("Update", func(t *testing.T) {
 		s, before := setup(t)
-		added, updated, skipped, err := s.UpsertSubscribers([]subscribers.Subscriber{incoming, newcomer}, true)
+		added, updated, skipped, err := s.UpsertSubscribers(rows(importGiven, incoming, newcomer), true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +233,7 @@ func TestUpsertSubscribers(t *testing.T) {
 
 	t.Run("Skip", func(t *testing.T) {
 		s, before := setup(t)
-		added, updated, skipped, err := s.UpsertSubscribers([]subscribers.Subscriber{incoming, newcomer}, false)
+		added, updated, skipped, err := s.UpsertSubscribers(rows(importGiven, incoming, newcomer), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +250,7 @@ func TestUpsertSubscribers(t *testing.T) {
 		s, before := setup(t)
 		same := subscribers.Subscriber{Email: existing.Email, Name: existing.Name,
 			Lists: map[string]subscribers.Membership{"daily": member(subscribers.Confirmed)}}
-		added, updated, skipped, err := s.UpsertSubscribers([]subscribers.Subscriber{same}, true)
+		added, updated, skipped, err := s.UpsertSubscribers(rows(subscribers.GivenName, same), true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,9 +264,9 @@ func TestUpsertSubscribers(t *testing.T) {
 
 	t.Run("DuplicateInBatch", func(t *testing.T) {
 		s, _ := mustOpen(t)
-		added, updated, skipped, err := s.UpsertSubscribers([]subscribers.Subscriber{
-			{Email: "c@example.org", Name: "C"}, {Email: "C@example.org", Name: "Cee"},
-		}, true)
+		added, updated, skipped, err := s.UpsertSubscribers(rows(subscribers.GivenName,
+			subscribers.Subscriber{Email: "c@example.org", Name: "C"}, subscribers.Subscriber{Email: "C@example.org", Name: "Cee"},
+		), true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,9 +278,42 @@ func TestUpsertSubscribers(t *testing.T) {
 		}
 	})
 
+	t.Run("DefaultsAndOptionStatusDoNotOverwrite", func(t *testing.T) {
+		// A file without send_hour/frequency columns, imported with
+		// --update --list weekly --list tech: the row carries defaults and
+		// the options' status, none of them given by the file.
+		s, clock := mustOpen(t)
+		prior := existing
+		prior.Frequency = subscribers.Weekly
+		prior.Lists = map[string]subscribers.Membership{
+			"weekly": {Status: subscribers.Unsubscribed, Since: t0},
+			"tech":   {Status: subscribers.Pending, Since: t0},
+		}
+		if err := s.AddSubscriber(prior); err != nil {
+			t.Fatal(err)
+		}
+		clock.Set(t0.Add(time.Hour))
+		in := subscribers.Subscriber{Email: existing.Email, Name: "Ann B", SendHour: -1, Frequency: subscribers.Daily,
+			Lists: map[string]subscribers.Membership{
+				"weekly": {Status: subscribers.Confirmed}, "tech": {Status: subscribers.Confirmed}, "new": {Status: subscribers.Confirmed},
+			}}
+		if _, _, _, err := s.UpsertSubscribers(rows(subscribers.GivenName, in), true); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.GetSubscriber(existing.Email)
+		if got.SendHour != 7 || got.Frequency != subscribers.Weekly || got.Name != "Ann B" {
+			t.Errorf("SendHour, Frequency, Name = %d, %q, %q; want 7, weekly kept and the new name", got.SendHour, got.Frequency, got.Name)
+		}
+		for name, want := range map[string]subscribers.Status{"weekly": subscribers.Unsubscribed, "tech": subscribers.Confirmed, "new": subscribers.Confirmed} {
+			if got.Lists[name].Status != want {
+				t.Errorf("Lists[%s] = %s, want %s", name, got.Lists[name].Status, want)
+			}
+		}
+	})
+
 	t.Run("InvalidEntryRollsBackBatch", func(t *testing.T) {
 		s, _ := mustOpen(t)
-		_, _, _, err := s.UpsertSubscribers([]subscribers.Subscriber{newcomer, {Email: "broken"}}, true)
+		_, _, _, err := s.UpsertSubscribers(rows(0, newcomer, subscribers.Subscriber{Email: "broken"}), true)
 		if err == nil {
 			t.Fatal("batch with an invalid address succeeded")
 		}
@@ -297,7 +341,7 @@ func TestSubscribersQuery(t *testing.T) {
 		}
 		batch = append(batch, sub)
 	}
-	if _, _, _, err := s.UpsertSubscribers(batch, false); err != nil {
+	if _, _, _, err := s.UpsertSubscribers(rows(0, batch...), false); err != nil {
 		t.Fatal(err)
 	}
 
