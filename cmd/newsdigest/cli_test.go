@@ -79,7 +79,7 @@ func TestCLIListsAndSubscribers(t *testing.T) {
 	}
 
 	c.ok("subscribers", "add", "Ann@Example.org", "--name", "Ann")
-	if code, _, errs := c.run("subscribers", "add", "not-an-address"); code != 1 || !strings.Contains(errs, "invalid email") {
+	if code, _, errs := c.run("subscribers", "add", "not-an-address"); code != 1 || !strings.Contains(errs, "not a valid address") {
 		t.Errorf("bad address: exit %d, %q", code, errs)
 	}
 	csv := c.file("people.csv", "email,name,timezone,send_hour,company\n"+

@@ -71,7 +71,7 @@ base_url = "https://news.example.org"
 	}{
 		{"MissingNamedFile", "", nil, "no such file"},
 		{"UnknownKey", "[smtp]\nhots = \"x\"\n", nil, "unknown key smtp.hots"},
-		{"Syntax", "[smtp\nhost=1", nil, "line 1"},
+		{"Syntax", "[smtp\nhost=1", nil, "line 2"},
 		{"WrongType", "[smtp]\nport = \"abc\"\n", nil, "smtp.port"},
 		{"BadTLS", "[smtp]\ntls = \"ssl\"\n", nil, "smtp.tls"},
 		{"BadPort", "[smtp]\nport = 70000\n", nil, "smtp.port"},
