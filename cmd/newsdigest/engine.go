@@ -67,20 +67,9 @@ func (m *Main) engine(dryRunDir string) (*delivery.Engine, error) {
 	if err := smtpCfg.Validate(); err != nil {
 		return nil, err
 	}
-	e.Dial = func(ctx context.Context) (delivery.Transport, error) {
-		c, err := mailer.Dial(ctx, smtpCfg)
-		if err != nil {
-			return nil, err
-		}
-		return smtpTransport{c}, nil
-	}
+	e.Dial = delivery.SMTPDialer(smtpCfg)
 	return e, nil
 }
-
-type smtpTransport struct{ c *mailer.Conn }
-
-func (t smtpTransport) Send(ctx context.Context, msg *mail.Msg) error { return t.c.Send(ctx, msg) }
-func (t smtpTransport) Close() error                                  { return t.c.Close() }
 
 // emlTransport writes each message to a .eml file named after its
 // recipient: the dry run of a send.

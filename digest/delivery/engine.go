@@ -505,7 +505,7 @@ func (w *worker) attempt(ctx context.Context, j job) (digest.Delivery, error) {
 		temporary := true
 		if errors.As(err, &se) {
 			temporary = se.Temporary
-			if se.Code >= 500 && strings.Contains(se.Reply, "5.1.") {
+			if se.Code >= 500 && (strings.HasPrefix(se.Enhanced, "5.1.") || strings.Contains(se.Reply, " 5.1.")) {
 				if err := e.Store.Suppress(d.Email, "hard bounce: "+se.Reply, d.At); err != nil {
 					e.log().Error("suppressing", "email", d.Email, "err", err)
 				}
@@ -534,3 +534,20 @@ func orNone(s string) string {
 	}
 	return s
 }
+
+// SMTPDialer returns a Dialer that opens an SMTP session with cfg through
+// go-mail; each worker holds its own, reused across messages.
+func SMTPDialer(cfg mailer.Config) Dialer {
+	return func(ctx context.Context) (Transport, error) {
+		c, err := mailer.Dial(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return smtpTransport{c}, nil
+	}
+}
+
+type smtpTransport struct{ c *mailer.Conn }
+
+func (t smtpTransport) Send(ctx context.Context, m *mail.Msg) error { return t.c.Send(ctx, m) }
+func (t smtpTransport) Close() error                                { return t.c.Close() }
