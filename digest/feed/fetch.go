@@ -31,7 +31,7 @@ const acceptHeader = "application/rss+xml, application/atom+xml, application/fee
 
 // ErrTooLarge is returned (wrapped, with the feed and the limit) when a
 // feed's body is larger than Fetcher.MaxBytes.
-var ErrTooLarge = errors.New("feed: body too large")
+var ErrTooLarge = errors.New("body too large")
 
 // Fetcher reads feeds from http(s) URLs and files. The zero value is ready
 // to use; a Fetcher is safe for concurrent use.
@@ -93,7 +93,7 @@ func (f *Fetcher) fetchFile(feed digest.Feed, path string) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("feed: %s: %w", path, err)
 	}
-	res, err := Parse(bytes.NewReader(body), "", f.now())
+	res, err := parse(bytes.NewReader(body), "", f.now())
 	if err != nil {
 		return Result{}, fmt.Errorf("feed: %s: %w", path, err)
 	}
@@ -156,7 +156,7 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, feed digest.Feed, u *url.URL) (
 	if resp.Request != nil && resp.Request.URL != nil {
 		base = resp.Request.URL.String() // after redirects
 	}
-	res, err := Parse(bytes.NewReader(body), base, f.now())
+	res, err := parse(bytes.NewReader(body), base, f.now())
 	if err != nil {
 		return Result{}, fmt.Errorf("feed: GET %s: %w", name, err)
 	}

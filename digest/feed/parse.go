@@ -17,7 +17,7 @@ import (
 
 // ErrNotAFeed is returned (wrapped) by Parse and Fetch when the input is
 // not RSS, Atom or JSON Feed.
-var ErrNotAFeed = errors.New("feed: not an RSS, Atom or JSON feed")
+var ErrNotAFeed = errors.New("not an RSS, Atom or JSON feed")
 
 // Result is what one fetch or parse of a feed produced.
 type Result struct {
@@ -63,12 +63,22 @@ func (e ItemError) Error() string {
 // no title and no summary to take one from, or repeat an earlier item's ID.
 // Parse fails only when the input is not a feed at all.
 func Parse(r io.Reader, base string, now time.Time) (Result, error) {
+	res, err := parse(r, base, now)
+	if err != nil {
+		return Result{}, fmt.Errorf("feed: %w", err)
+	}
+	return res, nil
+}
+
+// parse is Parse with errors that do not name the package, for Fetch to
+// wrap with the feed's URL.
+func parse(r io.Reader, base string, now time.Time) (Result, error) {
 	parsed, err := gofeed.NewParser().Parse(r)
 	if err != nil {
 		if errors.Is(err, gofeed.ErrFeedTypeNotDetected) {
 			return Result{}, ErrNotAFeed
 		}
-		return Result{}, fmt.Errorf("feed: parse: %w", err)
+		return Result{}, fmt.Errorf("parse: %w", err)
 	}
 	return fromFeed(parsed, base, now), nil
 }
