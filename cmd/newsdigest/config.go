@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,21 @@ type Config struct {
 	Mail      MailConfig      `toml:"mail"`
 	Site      SiteConfig      `toml:"site"`
 	Templates TemplatesConfig `toml:"templates"`
+	DKIM      DKIMConfig      `toml:"dkim"`
+	Log       LogConfig       `toml:"log"`
+}
+
+// DKIMConfig enables DKIM signing when domain, selector and key_file are set.
+type DKIMConfig struct {
+	Domain   string `toml:"domain"`
+	Selector string `toml:"selector"`
+	KeyFile  string `toml:"key_file"` // PEM private key (RSA or Ed25519)
+}
+
+// LogConfig sets the logs' level and format.
+type LogConfig struct {
+	Level  string `toml:"level"`  // debug | info | warn | error
+	Format string `toml:"format"` // text | json
 }
 
 // SMTPConfig is the relay newsdigest sends through.
@@ -38,6 +54,13 @@ type SMTPConfig struct {
 	Rate     float64  `toml:"rate"`    // messages per second, 0 = no limit
 	Timeout  Duration `toml:"timeout"` // per connection and SMTP step
 	HELO     string   `toml:"helo"`
+	Burst    int      `toml:"burst"`       // token-bucket burst; 0 = max(1, rate)
+	Retries  int      `toml:"max_retries"` // per message on 4xx and dropped connections
+	// PauseErrors pauses an edition when this share (0–1) of the last 100
+	// attempts failed; 0 = never pause.
+	PauseErrors float64 `toml:"pause_errors"`
+	// DomainConcurrency caps concurrent sessions per recipient domain; 0 = no cap.
+	DomainConcurrency int `toml:"domain_concurrency"`
 }
 
 // HTTPConfig is the public web address.
@@ -67,6 +90,7 @@ type SiteConfig struct {
 	PostalAddress string `toml:"postal_address"`
 	Footer        string `toml:"footer"`
 	Lang          string `toml:"lang"`
+	AccentColor   string `toml:"accent_color"` // e.g. "#0b5cad"
 }
 
 // TemplatesConfig points at a directory of templates overriding the
@@ -103,6 +127,7 @@ func DefaultConfig() Config {
 		Admin: AdminConfig{Addr: "127.0.0.1:8081"},
 		Mail:  MailConfig{From: "News Digest <digest@localhost.localdomain>"},
 		Site:  SiteConfig{Name: "News Digest", Lang: "en", PostalAddress: "Set site.postal_address in newsdigest.toml"},
+		Log:   LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -267,6 +292,23 @@ func (c Config) Validate() error {
 		return bad("smtp.timeout", "must be positive")
 	case (c.SMTP.Username == "") != (c.SMTP.Password == ""):
 		return bad("smtp.username", "username and password go together")
+	case c.SMTP.Burst < 0:
+		return bad("smtp.burst", "must not be negative")
+	case c.SMTP.Retries < 0 || c.SMTP.Retries > 20:
+		return bad("smtp.max_retries", "%d is not between 0 and 20", c.SMTP.Retries)
+	case c.SMTP.PauseErrors < 0 || c.SMTP.PauseErrors > 1:
+		return bad("smtp.pause_errors", "%g is not a share between 0 and 1", c.SMTP.PauseErrors)
+	case c.SMTP.DomainConcurrency < 0:
+		return bad("smtp.domain_concurrency", "must not be negative")
+	case c.Log.Level != "debug" && c.Log.Level != "info" && c.Log.Level != "warn" && c.Log.Level != "error":
+		return bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	case c.Log.Format != "text" && c.Log.Format != "json":
+		return bad("log.format", "%q is not one of text, json", c.Log.Format)
+	case (c.DKIM.Domain == "") != (c.DKIM.Selector == "") || (c.DKIM.Domain == "") != (c.DKIM.KeyFile == ""):
+		return bad("dkim", "domain, selector and key_file go together")
+	}
+	if c.Site.AccentColor != "" && !hexColor.MatchString(c.Site.AccentColor) {
+		return bad("site.accent_color", "%q is not a colour like #0b5cad", c.Site.AccentColor)
 	}
 	if err := checkURL(c.HTTP.BaseURL); err != nil {
 		return bad("http.base_url", "%v", err)
@@ -288,6 +330,8 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+var hexColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
 func checkURL(s string) error {
 	u, err := url.Parse(s)

@@ -47,10 +47,16 @@ func (m *Main) engine(dryRunDir string) (*delivery.Engine, error) {
 		Brand: render.Brand{
 			SiteName: m.cfg.Site.Name, SiteURL: m.cfg.Site.URL, LogoURL: m.cfg.Site.LogoURL,
 			PostalAddress: m.cfg.Site.PostalAddress, Footer: m.cfg.Site.Footer, Lang: m.cfg.Site.Lang,
+			AccentColor: m.cfg.Site.AccentColor,
 		},
+		MaxRetries: m.cfg.SMTP.Retries,
 	}
 	if m.cfg.SMTP.Rate > 0 {
-		e.Limiter = rate.NewLimiter(rate.Limit(m.cfg.SMTP.Rate), max(1, int(m.cfg.SMTP.Rate)))
+		burst := m.cfg.SMTP.Burst
+		if burst == 0 {
+			burst = max(1, int(m.cfg.SMTP.Rate))
+		}
+		e.Limiter = rate.NewLimiter(rate.Limit(m.cfg.SMTP.Rate), burst)
 	}
 	if dryRunDir != "" {
 		if err := os.MkdirAll(dryRunDir, 0o755); err != nil {

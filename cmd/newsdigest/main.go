@@ -131,7 +131,7 @@ func (m *Main) loadConfig() error {
 		cfg.DB = m.g.db
 	}
 	m.cfg = cfg
-	m.log = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	m.log = newLogger(m.Stderr, cfg.Log)
 	return nil
 }
 
@@ -169,4 +169,15 @@ func (m *Main) listName(flagValue string) (string, error) {
 		names[i] = l.Name
 	}
 	return "", usageError{"several lists exist (" + strings.Join(names, ", ") + "): choose one with --list"}
+}
+
+// newLogger makes the slog logger the config asks for.
+func newLogger(w io.Writer, c LogConfig) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
