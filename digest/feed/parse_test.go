@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -515,6 +516,19 @@ func TestDemoArticlesMatchFeed(t *testing.T) {
 	for _, u := range updates {
 		if !IsPopularityUpdate(u) || u.Views <= 0 || !ids[u.ID] {
 			t.Errorf("update %+v: want a popularity update with views for an article of the feed", u)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	data, err := os.ReadFile("../../templates/demo/feed.xml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse(bytes.NewReader(data), "", testNow); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
