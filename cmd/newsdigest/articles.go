@@ -56,19 +56,35 @@ func (m *Main) importArticles(path string) error {
 	for _, b := range bad {
 		fmt.Fprintf(m.Stderr, "%s:%d: %s\n", path, b.Line, b.Reason)
 	}
-	for i := range arts {
-		if arts[i].Source == "" {
-			arts[i].Source = "import"
+	// Popularity updates (guid and views only) change known articles;
+	// the rest are articles to add or merge.
+	var full []digest.Article
+	views := map[string]int64{}
+	for _, a := range arts {
+		if feed.IsPopularityUpdate(a) {
+			views[a.GUID] = a.Views
+			continue
 		}
+		if a.Source == "" {
+			a.Source = "import"
+		}
+		full = append(full, a)
 	}
-	added, merged, err := m.store.UpsertArticles(arts)
+	added, merged, err := m.store.UpsertArticles(full)
 	if err != nil {
 		return err
 	}
-	if m.g.json {
-		return m.printJSON(map[string]int{"added": added, "updated": merged, "rejected": len(bad)})
+	viewed, missing, err := m.store.SetViews(views)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(m.Stdout, "articles: %d added, %d updated, %d rejected\n", added, merged, len(bad))
+	for _, g := range missing {
+		fmt.Fprintf(m.Stderr, "%s: views for unknown article %q ignored\n", path, g)
+	}
+	if m.g.json {
+		return m.printJSON(map[string]any{"added": added, "updated": merged, "views_updated": viewed, "unknown": len(missing), "rejected": len(bad)})
+	}
+	fmt.Fprintf(m.Stdout, "articles: %d added, %d updated, views of %d updated, %d unknown, %d rejected\n", added, merged, viewed, len(missing), len(bad))
 	return nil
 }
 

@@ -94,7 +94,8 @@ saves each message it receives as a .eml file. Also writes an HTML preview.`)
 	if err != nil {
 		return err
 	}
-	res, err := feed.Parse(bytes.NewReader(feedXML), "https://harbourgazette.example/", start)
+	// Parse as of the sample's own date, then move it to now.
+	res, err := feed.Parse(bytes.NewReader(feedXML), "https://harbourgazette.example/", sampleDate)
 	if err != nil {
 		return fmt.Errorf("sample feed: %w", err)
 	}
@@ -113,8 +114,12 @@ saves each message it receives as a .eml file. Also writes an HTML preview.`)
 	if err != nil || len(bad) > 0 {
 		return fmt.Errorf("sample popularity figures: %v %v", err, bad)
 	}
-	if _, _, err := m.store.UpsertArticles(pop); err != nil {
-		return err
+	views := make(map[string]int64, len(pop))
+	for _, a := range pop {
+		views[a.GUID] = a.Views
+	}
+	if _, missing, err := m.store.SetViews(views); err != nil || len(missing) > 0 {
+		return fmt.Errorf("sample popularity figures: %v (unknown: %v)", err, missing)
 	}
 
 	// Subscribers, through the same importer as 'subscribers import'.
@@ -182,6 +187,9 @@ saves each message it receives as a .eml file. Also writes an HTML preview.`)
 	fmt.Fprintf(m.Stdout, "Done in %s.\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }
+
+// sampleDate is the moment the sample feed was written for.
+var sampleDate = time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC)
 
 // shiftToNow moves every article's publication time by the same amount so
 // that the newest one is at newest.
