@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"newsdigest/digest/capture"
 )
@@ -217,5 +218,52 @@ func TestCLIUsage(t *testing.T) {
 	}
 	if code, _, errs := c.run("subscribers", "show"); code != 2 || !strings.Contains(errs, "usage") {
 		t.Errorf("missing argument: exit %d %q", code, errs)
+	}
+}
+
+func TestCLIArticlesImportAndEditorialFlags(t *testing.T) {
+	c := newCLI(t, "")
+	now := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	arts := c.file("articles.json", `[
+ {"guid": "a1", "link": "https://gazette.example/a1", "title": "First", "summary": "<p>One</p><script>x()</script>", "published": "`+now+`", "views": 10},
+ {"guid": "a2", "link": "javascript:alert(1)", "title": "Evil"},
+ {"guid": "a3", "link": "https://gazette.example/a3?utm_source=x", "title": "Third", "published": "`+now+`"}
+]`)
+	code, out, errs := c.run("articles", "import", arts)
+	if code != 0 {
+		t.Fatalf("import: exit %d %s %s", code, out, errs)
+	}
+	if !strings.Contains(out, "2 added") || !strings.Contains(errs, "articles.json:2:") {
+		t.Errorf("import: out %q errs %q; want 2 added and row 2 rejected", out, errs)
+	}
+	pop := c.file("views.csv", "guid,views\na1,5000\nnope,3\n")
+	code, out, errs = c.run("articles", "import", pop)
+	if code != 0 || !strings.Contains(out, "views of 1 updated") || !strings.Contains(errs, `"nope"`) {
+		t.Errorf("popularity import: exit %d out %q errs %q", code, out, errs)
+	}
+	var list []struct {
+		ID, Title, Source string
+		Views             int64
+	}
+	if err := json.Unmarshal([]byte(c.ok("articles", "list", "--json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("articles: %+v, want 2 (no ghost from the views file)", list)
+	}
+	for _, a := range list {
+		if a.Title == "First" && (a.Views != 5000 || a.Source != "import") {
+			t.Errorf("First after views update: %+v", a)
+		}
+	}
+	id := list[0].ID
+	c.ok("articles", "pin", id[:6])
+	c.ok("articles", "boost", id, "3")
+	out = c.ok("articles", "list")
+	if !strings.Contains(out, "pinned") || !strings.Contains(out, "boost×3") {
+		t.Errorf("flags not shown:\n%s", out)
+	}
+	if code, _, _ := c.run("articles", "boost", id, "-1"); code != 2 {
+		t.Errorf("negative boost: exit %d, want 2", code)
 	}
 }
