@@ -1,6 +1,7 @@
 // Package templates holds the files embedded in the newsdigest binary: the
 // email templates used by the renderer (email/) and the sample data used by
-// the demo command (demo/). It has no logic.
+// the demo command (demo/) and the subscriber web pages (web/). It has no
+// logic.
 //
 // email/ holds:
 //
@@ -15,7 +16,7 @@ package templates
 
 import "embed"
 
-// FS is the embedded file tree: "email/*" and "demo/*".
+// FS is the embedded file tree: "email/*", "demo/*" and "web/*".
 //
-//go:embed email/* demo/*
+//go:embed email/* demo/* web/*
 var FS embed.FS
