@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"newsdigest/digest"
+	"newsdigest/digest/adminapi"
 	"newsdigest/digest/feed"
 )
 
@@ -31,7 +32,7 @@ func articlesImport(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
 	return m.importArticles(pos[0])
@@ -70,11 +71,11 @@ func (m *Main) importArticles(path string) error {
 		}
 		full = append(full, a)
 	}
-	added, merged, err := m.store.UpsertArticles(full)
+	added, merged, err := m.admin.UpsertArticles(full)
 	if err != nil {
 		return err
 	}
-	viewed, missing, err := m.store.SetViews(views)
+	viewed, missing, err := m.admin.SetViews(views)
 	if err != nil {
 		return err
 	}
@@ -99,14 +100,14 @@ func articlesList(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
 	var from time.Time
 	if *since > 0 {
 		from = time.Now().Add(-*since)
 	}
-	arts, err := m.store.Articles(from)
+	arts, err := m.admin.Articles(from)
 	if err != nil {
 		return err
 	}
@@ -169,28 +170,28 @@ func articlesEdit(verb string) runner {
 				return usageError{fmt.Sprintf("boost factor %q: want a positive number", pos[1])}
 			}
 		}
-		if err := m.open(); err != nil {
+		if err := m.openAdmin(); err != nil {
 			return err
 		}
-		a, err := m.store.GetArticle(pos[0])
+		a, err := m.admin.GetArticle(pos[0])
 		if err != nil {
 			return fmt.Errorf("article %s: %w", pos[0], err)
 		}
-		a, err = m.store.UpdateArticle(a.ID, func(a *digest.Article) error {
-			switch verb {
-			case "pin":
-				a.Pinned = true
-			case "unpin":
-				a.Pinned = false
-			case "boost":
-				a.Boost = factor
-			case "exclude":
-				a.Excluded = true
-			case "include":
-				a.Excluded = false
-			}
-			return nil
-		})
+		yes, no := true, false
+		var edit adminapi.ArticleEdit
+		switch verb {
+		case "pin":
+			edit.Pinned = &yes
+		case "unpin":
+			edit.Pinned = &no
+		case "boost":
+			edit.Boost = &factor
+		case "exclude":
+			edit.Excluded = &yes
+		case "include":
+			edit.Excluded = &no
+		}
+		a, err = m.admin.EditArticle(a.ID, edit)
 		if err != nil {
 			return err
 		}

@@ -67,6 +67,15 @@ type SMTPConfig struct {
 type HTTPConfig struct {
 	Addr    string `toml:"addr"`
 	BaseURL string `toml:"base_url"` // public pages and links in emails
+	// ConfirmTTL is how long a double opt-in confirmation link works.
+	ConfirmTTL Duration `toml:"confirm_ttl"`
+	// ClientIPHeader names the header a trusted reverse proxy sets to the
+	// client's address (e.g. "X-Real-IP"); empty: the TCP peer.
+	ClientIPHeader string `toml:"client_ip_header"`
+	// TrustedOrigins are origins (comma-separated, e.g.
+	// "https://news.example.org") whose pages may post the sign-up form
+	// or its JSON to the daemon.
+	TrustedOrigins string `toml:"trusted_origins"`
 }
 
 // AdminConfig is the admin API.
@@ -123,7 +132,7 @@ func DefaultConfig() Config {
 			Host: "localhost", Port: 25, TLS: "starttls", Workers: 4,
 			Timeout: Duration{30 * time.Second},
 		},
-		HTTP:  HTTPConfig{Addr: "127.0.0.1:8080", BaseURL: "http://127.0.0.1:8080"},
+		HTTP:  HTTPConfig{Addr: "127.0.0.1:8080", BaseURL: "http://127.0.0.1:8080", ConfirmTTL: Duration{7 * 24 * time.Hour}},
 		Admin: AdminConfig{Addr: "127.0.0.1:8081"},
 		Mail:  MailConfig{From: "News Digest <digest@localhost.localdomain>"},
 		Site:  SiteConfig{Name: "News Digest", Lang: "en", PostalAddress: "Set site.postal_address in newsdigest.toml"},
@@ -306,6 +315,9 @@ func (c Config) Validate() error {
 		return bad("log.format", "%q is not one of text, json", c.Log.Format)
 	case (c.DKIM.Domain == "") != (c.DKIM.Selector == "") || (c.DKIM.Domain == "") != (c.DKIM.KeyFile == ""):
 		return bad("dkim", "domain, selector and key_file go together")
+	}
+	if err := c.validateServe(); err != nil {
+		return err
 	}
 	if c.Site.AccentColor != "" && !hexColor.MatchString(c.Site.AccentColor) {
 		return bad("site.accent_color", "%q is not a colour like #0b5cad", c.Site.AccentColor)

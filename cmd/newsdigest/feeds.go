@@ -53,14 +53,14 @@ func feedsAdd(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
-	if _, err := m.store.GetFeed(loc); err == nil {
+	if _, err := m.admin.GetFeed(loc); err == nil {
 		return fmt.Errorf("feed %s is already added", loc)
 	}
 	f := digest.Feed{ID: digest.FeedID(loc), URL: loc, Added: time.Now()}
-	if err := m.store.PutFeed(f); err != nil {
+	if err := m.admin.PutFeed(f); err != nil {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "feed %s added: %s\n", f.ID, loc)
@@ -79,10 +79,10 @@ func feedsList(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
-	fs, err := m.store.Feeds()
+	fs, err := m.admin.Feeds()
 	if err != nil {
 		return err
 	}
@@ -108,16 +108,16 @@ func feedsRemove(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
 	arg := pos[0]
 	if loc, err := feedLocation(arg); err == nil {
-		if _, err := m.store.GetFeed(loc); err == nil {
+		if _, err := m.admin.GetFeed(loc); err == nil {
 			arg = loc
 		}
 	}
-	if err := m.store.DeleteFeed(arg); err != nil {
+	if err := m.admin.DeleteFeed(arg); err != nil {
 		return fmt.Errorf("feed %s: %w", pos[0], err)
 	}
 	fmt.Fprintf(m.Stdout, "feed %s removed\n", pos[0])
@@ -133,22 +133,22 @@ func feedsFetch(ctx context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 0, 1); err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
 	var fs []digest.Feed
 	if len(pos) == 1 {
-		f, err := m.store.GetFeed(pos[0])
+		f, err := m.admin.GetFeed(pos[0])
 		if errors.Is(err, boltstore.ErrNotFound) {
 			if loc, lerr := feedLocation(pos[0]); lerr == nil {
-				f, err = m.store.GetFeed(loc)
+				f, err = m.admin.GetFeed(loc)
 			}
 		}
 		if err != nil {
 			return fmt.Errorf("feed %s: %w", pos[0], err)
 		}
 		fs = []digest.Feed{f}
-	} else if fs, err = m.store.Feeds(); err != nil {
+	} else if fs, err = m.admin.Feeds(); err != nil {
 		return err
 	}
 	if len(fs) == 0 {
@@ -170,7 +170,7 @@ func (m *Main) fetchFeeds(ctx context.Context, fs []digest.Feed) error {
 			failed++
 			f.LastError, f.Failures = err.Error(), f.Failures+1
 			fmt.Fprintf(m.Stderr, "feed %s: %v\n", f.ID, err)
-			if perr := m.store.PutFeed(f); perr != nil {
+			if perr := m.admin.PutFeed(f); perr != nil {
 				return perr
 			}
 			continue
@@ -183,7 +183,7 @@ func (m *Main) fetchFeeds(ctx context.Context, fs []digest.Feed) error {
 			for i := range res.Articles {
 				res.Articles[i].Source = f.ID
 			}
-			added, merged, err := m.store.UpsertArticles(res.Articles)
+			added, merged, err := m.admin.UpsertArticles(res.Articles)
 			if err != nil {
 				return err
 			}
@@ -201,7 +201,7 @@ func (m *Main) fetchFeeds(ctx context.Context, fs []digest.Feed) error {
 				fmt.Fprintf(m.Stderr, "feed %s: item %d %q skipped: %s\n", f.ID, s.Index, truncate(s.Title, 60), s.Reason)
 			}
 		}
-		if err := m.store.PutFeed(f); err != nil {
+		if err := m.admin.PutFeed(f); err != nil {
 			return err
 		}
 	}

@@ -61,12 +61,12 @@ func listsAddSet(add bool) runner {
 		if err := c.args(pos, 1, 1); err != nil {
 			return err
 		}
-		if err := m.open(); err != nil {
+		if err := m.openAdmin(); err != nil {
 			return err
 		}
 		set := map[string]bool{}
 		c.fs.Visit(func(f *flagT) { set[f.Name] = true })
-		l, err := m.store.GetList(pos[0])
+		l, err := m.admin.GetList(pos[0])
 		switch {
 		case add && err == nil:
 			return fmt.Errorf("list %s already exists: use 'newsdigest lists set %s'", pos[0], pos[0])
@@ -102,7 +102,7 @@ func listsAddSet(add bool) runner {
 		if set["category-cap"] {
 			l.CategoryCap = *catCap
 		}
-		if err := m.store.PutList(l); err != nil {
+		if err := m.admin.PutList(l); err != nil {
 			return err
 		}
 		if m.g.json {
@@ -122,10 +122,10 @@ func listsList(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
-	ls, err := m.store.Lists()
+	ls, err := m.admin.Lists()
 	if err != nil {
 		return err
 	}
@@ -137,10 +137,10 @@ func listsList(_ context.Context, m *Main, args []string) error {
 	rows := make([]row, len(ls))
 	for i, l := range ls {
 		rows[i].List = l
-		if rows[i].Confirmed, err = m.store.CountSubscribers(l.Name, subscribers.Confirmed); err != nil {
+		if rows[i].Confirmed, err = m.admin.CountSubscribers(l.Name, subscribers.Confirmed); err != nil {
 			return err
 		}
-		if rows[i].Pending, err = m.store.CountSubscribers(l.Name, subscribers.Pending); err != nil {
+		if rows[i].Pending, err = m.admin.CountSubscribers(l.Name, subscribers.Pending); err != nil {
 			return err
 		}
 	}
@@ -163,10 +163,10 @@ func listsShow(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
-	l, err := m.store.GetList(pos[0])
+	l, err := m.admin.GetList(pos[0])
 	if err != nil {
 		return fmt.Errorf("list %s: %w", pos[0], err)
 	}
@@ -174,7 +174,7 @@ func listsShow(_ context.Context, m *Main, args []string) error {
 		return m.printJSON(l)
 	}
 	p := policyOf(l)
-	confirmed, err := m.store.CountSubscribers(l.Name, subscribers.Confirmed)
+	confirmed, err := m.admin.CountSubscribers(l.Name, subscribers.Confirmed)
 	if err != nil {
 		return err
 	}
@@ -194,10 +194,10 @@ func listsRemove(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
-	if err := m.store.DeleteList(pos[0]); err != nil {
+	if err := m.admin.DeleteList(pos[0]); err != nil {
 		return fmt.Errorf("list %s: %w", pos[0], err)
 	}
 	fmt.Fprintf(m.Stdout, "list %s removed\n", pos[0])

@@ -15,7 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"newsdigest/digest/adminapi"
 	"newsdigest/digest/boltstore"
+	"newsdigest/subscribers"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -40,6 +42,7 @@ type Main struct {
 	g     globals
 	cfg   Config
 	store *boltstore.Store
+	admin adminapi.Service // the store or the daemon's admin API; see openAdmin
 	log   *slog.Logger
 }
 
@@ -53,6 +56,7 @@ var commands = map[string]struct {
 	"demo":        {runDemo, "send a sample digest to an in-process SMTP server, end to end"},
 	"send":        {runSend, "build and send a list's edition now"},
 	"preview":     {runPreview, "render a list's edition without sending, with reasons"},
+	"serve":       {runServe, "run the daemon: subscriber pages and the admin API"},
 	"subscribers": {runSubscribers, "add, remove, show, list, import, export subscribers"},
 	"lists":       {runLists, "add, set, list, show, remove lists (newsletters)"},
 	"feeds":       {runFeeds, "add, list, remove and fetch feeds"},
@@ -114,6 +118,7 @@ func (m *Main) Close() {
 		m.store.Close()
 		m.store = nil
 	}
+	m.admin = nil
 }
 
 // loadConfig reads the config file (the --config flag, else
@@ -154,7 +159,13 @@ func (m *Main) listName(flagValue string) (string, error) {
 	if flagValue != "" {
 		return flagValue, nil
 	}
-	ls, err := m.store.Lists()
+	var ls []subscribers.List
+	var err error
+	if m.admin != nil {
+		ls, err = m.admin.Lists()
+	} else {
+		ls, err = m.store.Lists()
+	}
 	if err != nil {
 		return "", err
 	}

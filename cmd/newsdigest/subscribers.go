@@ -40,7 +40,7 @@ func subsAdd(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
 	if len(lists) == 0 {
@@ -59,19 +59,19 @@ func subsAdd(_ context.Context, m *Main, args []string) error {
 		return err
 	}
 	for _, l := range lists {
-		if _, err := m.store.GetList(l); err != nil {
+		if _, err := m.admin.GetList(l); err != nil {
 			return fmt.Errorf("list %s: %w", l, err)
 		}
 	}
 	sub := row.Subscriber
-	if err := m.store.AddSubscriber(sub); err != nil {
+	if err := m.admin.AddSubscriber(sub); err != nil {
 		if errors.Is(err, boltstore.ErrExists) {
 			return fmt.Errorf("%s is already a subscriber: use 'newsdigest subscribers show %s'", sub.Email, sub.Email)
 		}
 		return err
 	}
 	if m.g.json {
-		sub, _ = m.store.GetSubscriber(sub.Email)
+		sub, _ = m.admin.GetSubscriber(sub.Email)
 		return m.printJSON(sub)
 	}
 	fmt.Fprintf(m.Stdout, "added %s to %s\n", sub.Email, strings.Join(lists, ", "))
@@ -130,7 +130,7 @@ func (m *Main) oneEmailCommand(name, help string, args []string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	return email, m.open()
+	return email, m.openAdmin()
 }
 
 func subsRemove(_ context.Context, m *Main, args []string) error {
@@ -138,7 +138,7 @@ func subsRemove(_ context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.store.DeleteSubscriber(email); err != nil {
+	if err := m.admin.DeleteSubscriber(email); err != nil {
 		return fmt.Errorf("%s: %w", email, err)
 	}
 	fmt.Fprintf(m.Stdout, "removed %s\n", email)
@@ -150,7 +150,7 @@ func subsShow(_ context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := m.store.GetSubscriber(email)
+	s, err := m.admin.GetSubscriber(email)
 	if err != nil {
 		return fmt.Errorf("%s: %w", email, err)
 	}
@@ -199,19 +199,19 @@ func subsSetStatus(st subscribers.Status) runner {
 		if err != nil {
 			return err
 		}
-		if err := m.open(); err != nil {
+		if err := m.openAdmin(); err != nil {
 			return err
 		}
 		name, err := m.listName(*list)
 		if err != nil {
 			return err
 		}
-		s, err := m.store.GetSubscriber(email)
+		s, err := m.admin.GetSubscriber(email)
 		if err != nil {
 			return fmt.Errorf("%s: %w", email, err)
 		}
 		s.SetStatus(name, st, time.Now())
-		if err := m.store.PutSubscriber(s); err != nil {
+		if err := m.admin.PutSubscriber(s); err != nil {
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "%s is %s on %s\n", email, st, name)
@@ -233,10 +233,10 @@ func subsList(_ context.Context, m *Main, args []string) error {
 	if *status != "" && !subscribers.Status(*status).Valid() {
 		return usageError{fmt.Sprintf("--status %q is not a status", *status)}
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
-	subs, err := m.store.Subscribers(boltstore.SubscriberQuery{List: *list, Status: subscribers.Status(*status)})
+	subs, err := m.admin.Subscribers(boltstore.SubscriberQuery{List: *list, Status: subscribers.Status(*status)})
 	if err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func subsImport(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
 	if len(lists) == 0 {
@@ -287,7 +287,7 @@ func subsImport(_ context.Context, m *Main, args []string) error {
 		lists = stringList{l}
 	}
 	for _, l := range lists {
-		if _, err := m.store.GetList(l); err != nil {
+		if _, err := m.admin.GetList(l); err != nil {
 			return fmt.Errorf("list %s: %w", l, err)
 		}
 	}
@@ -321,7 +321,7 @@ func subsImport(_ context.Context, m *Main, args []string) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		a, u, s, err := m.store.UpsertSubscribers(batch, *update)
+		a, u, s, err := m.admin.UpsertSubscribers(batch, *update)
 		rep.Added += a
 		rep.Updated += u
 		rep.Skipped += s
@@ -392,10 +392,10 @@ func subsExport(_ context.Context, m *Main, args []string) error {
 	if *format != "csv" && *format != "json" {
 		return usageError{fmt.Sprintf("--format %q: use csv or json", *format)}
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
-	subs, err := m.store.Subscribers(boltstore.SubscriberQuery{List: *list})
+	subs, err := m.admin.Subscribers(boltstore.SubscriberQuery{List: *list})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,420 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"newsdigest/digest/boltstore"
+	"newsdigest/subscribers"
+)
+
+// DataTokenTTL is the life of the links to one's own data, issued on the
+// preferences page.
+const DataTokenTTL = 24 * time.Hour
+
+// subscriberFor verifies token for purpose p and loads its subscriber. ok
+// is false for any bad token and for a subscriber who no longer exists.
+func (s *Server) subscriberFor(p subscribers.Purpose, token string) (subscribers.Subscriber, subscribers.Claims, bool) {
+	c, err := s.Signer.Verify(p, token, s.now())
+	if err != nil {
+		return subscribers.Subscriber{}, c, false
+	}
+	sub, err := s.Store.GetSubscriberByID(c.Subject)
+	if err != nil {
+		if !errors.Is(err, boltstore.ErrNotFound) {
+			s.log().Error("web: load subscriber", "err", err)
+		}
+		return subscribers.Subscriber{}, c, false
+	}
+	return sub, c, true
+}
+
+func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
+	sub, c, ok := s.subscriberFor(subscribers.PurposeConfirm, r.PathValue("token"))
+	if !ok {
+		s.badLink(w, r)
+		return
+	}
+	source, names, _ := strings.Cut(c.List, "|")
+	now := s.now()
+	var titles []string
+	changed := false
+	for _, n := range strings.Split(names, ",") {
+		l, err := s.Store.GetList(n)
+		if err != nil {
+			continue // the list was removed since
+		}
+		titles = append(titles, listTitle(l))
+		if sub.StatusOn(n) != subscribers.Confirmed {
+			sub.SetStatus(n, subscribers.Confirmed, now)
+			changed = true
+		}
+	}
+	if len(titles) == 0 {
+		s.badLink(w, r)
+		return
+	}
+	if changed {
+		sub.Consent = subscribers.Consent{Time: now, IP: s.clientIP(r), Source: source}
+		if err := s.Store.PutSubscriber(sub); err != nil {
+			s.internal(w, r, "confirm", err)
+			return
+		}
+	}
+	d := s.base("Subscription confirmed")
+	d.Heading = "You are subscribed"
+	d.Paragraphs = []string{"Thank you. You will receive " + joinAnd(titles) + " at the address you gave."}
+	d.LinkURL = s.local("/preferences/" + s.Signer.Sign(subscribers.PurposePreferences, sub.ID, strings.Split(names, ",")[0], time.Time{}))
+	d.LinkText = "Choose when and what you receive"
+	s.render(w, "message", d)
+}
+
+func joinAnd(ss []string) string {
+	switch len(ss) {
+	case 0:
+		return ""
+	case 1:
+		return ss[0]
+	}
+	return strings.Join(ss[:len(ss)-1], ", ") + " and " + ss[len(ss)-1]
+}
+
+func (s *Server) handleUnsubscribePage(w http.ResponseWriter, r *http.Request) {
+	sub, c, ok := s.subscriberFor(subscribers.PurposeUnsubscribe, r.PathValue("token"))
+	if !ok {
+		s.badLink(w, r)
+		return
+	}
+	d := s.base("Unsubscribe")
+	d.ListTitle = "all our newsletters"
+	if c.List != "" {
+		d.ListTitle = c.List
+		if l, err := s.Store.GetList(c.List); err == nil {
+			d.ListTitle = listTitle(l)
+		}
+	}
+	d.PrefsURL = s.local("/preferences/" + s.Signer.Sign(subscribers.PurposePreferences, sub.ID, c.List, time.Time{}))
+	s.render(w, "unsubscribe", d)
+}
+
+// handleUnsubscribe is the RFC 8058 one-click endpoint and the target of
+// the page's button: it unsubscribes at once, with no cookie, login or
+// redirect, whichever form encoding the body uses.
+func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
+	if err := readForm(w, r); errors.Is(err, errTooLarge) {
+		s.fail(w, r, http.StatusRequestEntityTooLarge, "Too much data", "The request sent more data than an unsubscribe needs.")
+		return
+	}
+	sub, c, ok := s.subscriberFor(subscribers.PurposeUnsubscribe, r.PathValue("token"))
+	if !ok {
+		s.badLink(w, r)
+		return
+	}
+	now := s.now()
+	changed := false
+	for name, m := range sub.Lists {
+		if c.List != "" && name != c.List {
+			continue
+		}
+		if m.Status == subscribers.Confirmed || m.Status == subscribers.Pending {
+			sub.SetStatus(name, subscribers.Unsubscribed, now)
+			changed = true
+		}
+	}
+	if changed {
+		if err := s.Store.PutSubscriber(sub); err != nil {
+			s.internal(w, r, "unsubscribe", err)
+			return
+		}
+		s.log().Info("web: unsubscribed", "subscriber", sub.ID, "list", c.List)
+	}
+	title := "our newsletters"
+	if c.List != "" {
+		title = c.List
+		if l, err := s.Store.GetList(c.List); err == nil {
+			title = listTitle(l)
+		}
+	}
+	d := s.base("Unsubscribed")
+	d.Heading = "You are unsubscribed"
+	d.Paragraphs = []string{"You will not receive " + title + " any more. It takes effect at once."}
+	d.LinkURL = s.local("/preferences/" + s.Signer.Sign(subscribers.PurposePreferences, sub.ID, c.List, time.Time{}))
+	d.LinkText = "Changed your mind? Manage your subscriptions"
+	s.render(w, "message", d)
+}
+
+func (s *Server) handlePreferences(w http.ResponseWriter, r *http.Request) {
+	sub, _, ok := s.subscriberFor(subscribers.PurposePreferences, r.PathValue("token"))
+	if !ok {
+		s.badLink(w, r)
+		return
+	}
+	d, err := s.preferencesPage(sub)
+	if err != nil {
+		s.internal(w, r, "preferences", err)
+		return
+	}
+	s.render(w, "preferences", d)
+}
+
+func (s *Server) preferencesPage(sub subscribers.Subscriber) (pageData, error) {
+	d := s.base("Your preferences")
+	lists, err := s.Store.Lists()
+	if err != nil {
+		return d, err
+	}
+	for _, l := range lists {
+		st := sub.StatusOn(l.Name)
+		d.Lists = append(d.Lists, listOption{Name: l.Name, Title: listTitle(l), Checked: st == subscribers.Confirmed, Status: string(st)})
+	}
+	d.Email = sub.Email
+	d.Name = sub.Name
+	d.Frequency = sub.Frequency
+	if d.Frequency == "" {
+		d.Frequency = subscribers.Daily
+	}
+	for _, t := range s.topicChoices(sub.Topics) {
+		d.Topics = append(d.Topics, topicOption{Name: t, Checked: slices.Contains(sub.Topics, t)})
+	}
+	tz := sub.Timezone
+	d.TZFromClient = tz == ""
+	if tz == "" {
+		tz = "UTC"
+	}
+	for _, z := range s.pages.timezones {
+		d.Timezones = append(d.Timezones, zoneOption{Name: z, Selected: z == tz})
+	}
+	if !s.pages.zoneSet[tz] { // a zone set by an import that the list lacks
+		d.Timezones = append([]zoneOption{{Name: tz, Selected: true}}, d.Timezones...)
+	}
+	d.Hours = append(d.Hours, hourOption{Value: -1, Label: "The newsletter's usual time", Selected: sub.SendHour < 0})
+	for h := range 24 {
+		d.Hours = append(d.Hours, hourOption{Value: h, Label: fmt.Sprintf("%02d:00", h), Selected: sub.SendHour == h})
+	}
+	d.DataURL = s.local("/data/" + s.Signer.Sign(subscribers.PurposeData, sub.ID, "", s.now().Add(DataTokenTTL)))
+	return d, nil
+}
+
+func (s *Server) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
+	if err := readForm(w, r); err != nil {
+		if errors.Is(err, errTooLarge) {
+			s.fail(w, r, http.StatusRequestEntityTooLarge, "Too much data", "The form sent more data than preferences need.")
+			return
+		}
+		s.fail(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	sub, _, ok := s.subscriberFor(subscribers.PurposePreferences, r.PathValue("token"))
+	if !ok {
+		s.badLink(w, r)
+		return
+	}
+	bad := func(msg string) {
+		d, err := s.preferencesPage(sub)
+		if err != nil {
+			s.internal(w, r, "preferences", err)
+			return
+		}
+		d.Status, d.Error = http.StatusBadRequest, msg
+		s.render(w, "preferences", d)
+	}
+	f := r.PostForm
+	freq := f.Get("frequency")
+	if freq != subscribers.Daily && freq != subscribers.Weekly {
+		bad("Please choose daily or weekly.")
+		return
+	}
+	tz := f.Get("timezone")
+	if tz != sub.Timezone || tz == "" {
+		if !s.pages.zoneSet[tz] {
+			bad("Please choose a time zone from the list.")
+			return
+		}
+		if _, err := time.LoadLocation(tz); err != nil {
+			bad("That time zone is not known on this server.")
+			return
+		}
+	}
+	hour, err := strconv.Atoi(f.Get("send_hour"))
+	if err != nil || hour < -1 || hour > 23 {
+		bad("Please choose an hour from the list.")
+		return
+	}
+	offered := s.topicChoices(sub.Topics)
+	var topics []string
+	for _, t := range f["topics"] {
+		if slices.Contains(offered, t) && !slices.Contains(topics, t) {
+			topics = append(topics, t)
+		}
+	}
+	lists, err := s.Store.Lists()
+	if err != nil {
+		s.internal(w, r, "preferences", err)
+		return
+	}
+	now := s.now()
+	for _, l := range lists {
+		want := slices.Contains(f["lists"], l.Name)
+		st := sub.StatusOn(l.Name)
+		switch {
+		case want && st != subscribers.Confirmed:
+			// The token came in an email to this address: that is
+			// confirmation enough.
+			sub.SetStatus(l.Name, subscribers.Confirmed, now)
+		case !want && (st == subscribers.Confirmed || st == subscribers.Pending):
+			sub.SetStatus(l.Name, subscribers.Unsubscribed, now)
+		}
+	}
+	sub.Frequency, sub.Timezone, sub.SendHour, sub.Topics = freq, tz, hour, topics
+	if err := s.Store.PutSubscriber(sub); err != nil {
+		s.internal(w, r, "preferences", err)
+		return
+	}
+	d, err := s.preferencesPage(sub)
+	if err != nil {
+		s.internal(w, r, "preferences", err)
+		return
+	}
+	d.Notice = "Your preferences are saved."
+	s.render(w, "preferences", d)
+}
+
+// topicChoices are the topics a subscriber may pick: the categories of
+// the last 30 days' articles, plus those they chose before.
+func (s *Server) topicChoices(current []string) []string {
+	out := slices.Clone(s.topics.get(s))
+	for _, t := range current {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// topicCache keeps the known categories for a few minutes.
+type topicCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	topics []string
+}
+
+const maxTopics = 60
+
+func (c *topicCache) get(s *Server) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := s.now()
+	if !c.at.IsZero() && now.Sub(c.at) < 10*time.Minute && !now.Before(c.at) {
+		return c.topics
+	}
+	arts, err := s.Store.Articles(now.Add(-30 * 24 * time.Hour))
+	if err != nil {
+		s.log().Error("web: topics", "err", err)
+		return c.topics
+	}
+	count := map[string]int{}
+	for _, a := range arts {
+		for _, cat := range a.Categories {
+			if cat = cleanName(cat); cat != "" && len(cat) <= 64 {
+				count[cat]++
+			}
+		}
+	}
+	topics := make([]string, 0, len(count))
+	for t := range count {
+		topics = append(topics, t)
+	}
+	sort.Slice(topics, func(i, j int) bool {
+		if count[topics[i]] != count[topics[j]] {
+			return count[topics[i]] > count[topics[j]]
+		}
+		return topics[i] < topics[j]
+	})
+	if len(topics) > maxTopics {
+		topics = topics[:maxTopics]
+	}
+	c.topics, c.at = topics, now
+	return topics
+}
+
+func (s *Server) handleDataPage(w http.ResponseWriter, r *http.Request) {
+	sub, _, ok := s.subscriberFor(subscribers.PurposeData, r.PathValue("token"))
+	if !ok {
+		s.badLink(w, r)
+		return
+	}
+	tok := r.PathValue("token")
+	d := s.base("Your data")
+	d.Email = sub.Email
+	d.ExportURL = s.local("/data/" + tok + "/export")
+	d.DeleteURL = s.local("/data/" + tok + "/delete")
+	s.render(w, "data", d)
+}
+
+// dataExport is everything stored about one subscriber.
+type dataExport struct {
+	Exported   time.Time              `json:"exported"`
+	Subscriber subscribers.Subscriber `json:"subscriber"`
+	Suppressed string                 `json:"suppressed,omitempty"` // why mail to the address is stopped
+}
+
+func (s *Server) handleDataExport(w http.ResponseWriter, r *http.Request) {
+	sub, _, ok := s.subscriberFor(subscribers.PurposeData, r.PathValue("token"))
+	if !ok {
+		s.badLink(w, r)
+		return
+	}
+	out := dataExport{Exported: s.now().UTC(), Subscriber: sub}
+	if reason, sup, err := s.Store.Suppressed(sub.Email); err == nil && sup {
+		out.Suppressed = reason
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="my-newsletter-data.json"`)
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		s.internal(w, r, "export", err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(append(b, '\n'))
+}
+
+func (s *Server) handleDataDelete(w http.ResponseWriter, r *http.Request) {
+	if err := readForm(w, r); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	sub, _, ok := s.subscriberFor(subscribers.PurposeData, r.PathValue("token"))
+	if !ok {
+		s.badLink(w, r)
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		tok := r.PathValue("token")
+		d := s.base("Your data")
+		d.Status, d.Error, d.Email = http.StatusBadRequest, "Tick the box to confirm that everything should be deleted.", sub.Email
+		d.ExportURL = s.local("/data/" + tok + "/export")
+		d.DeleteURL = s.local("/data/" + tok + "/delete")
+		s.render(w, "data", d)
+		return
+	}
+	if err := s.Store.DeleteSubscriber(sub.Email); err != nil && !errors.Is(err, boltstore.ErrNotFound) {
+		s.internal(w, r, "delete", err)
+		return
+	}
+	if err := s.Store.Forget(addressKey(sub.Email)); err != nil {
+		s.log().Error("web: forget throttle", "err", err)
+	}
+	s.log().Info("web: subscriber deleted their data", "subscriber", sub.ID)
+	s.message(w, http.StatusOK, "Your data is deleted",
+		"Everything we stored about you is gone and you will get no more emails from us.")
+}

@@ -1,0 +1,385 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"newsdigest/digest/boltstore"
+	"newsdigest/digest/mailer"
+	"newsdigest/digest/render"
+	"newsdigest/subscribers"
+)
+
+// signup is one sign-up request, from the form or JSON.
+type signup struct {
+	Email    string   `json:"email"`
+	Name     string   `json:"name"`
+	Lists    []string `json:"lists"`
+	Website  string   `json:"website"` // the honeypot: people leave it empty
+	fromJSON bool
+}
+
+// Consent sources recorded at confirmation.
+const (
+	sourceForm = "form"
+	sourceJSON = "api"
+)
+
+var errTooLarge = errors.New("request body too large")
+
+func (s *Server) handleSubscribeForm(w http.ResponseWriter, r *http.Request) {
+	d := s.base("Subscribe")
+	lists, err := s.Store.Lists()
+	if err != nil {
+		s.internal(w, r, "lists", err)
+		return
+	}
+	want := r.URL.Query()["list"]
+	d.Lists, d.OneList = s.listOptions(lists, want)
+	if len(lists) == 0 {
+		s.message(w, http.StatusServiceUnavailable, "Not open yet", "There is no newsletter to subscribe to yet.")
+		return
+	}
+	s.render(w, "subscribe", d)
+}
+
+func (s *Server) listOptions(lists []subscribers.List, checked []string) ([]listOption, string) {
+	if len(lists) == 1 {
+		return nil, lists[0].Name
+	}
+	out := make([]listOption, len(lists))
+	for i, l := range lists {
+		out[i] = listOption{Name: l.Name, Title: listTitle(l), Checked: slices.Contains(checked, l.Name)}
+	}
+	return out, ""
+}
+
+func listTitle(l subscribers.List) string {
+	if t := strings.TrimSpace(l.Title); t != "" {
+		return t
+	}
+	return l.Name
+}
+
+// readBody limits the body and parses a form (either encoding) or JSON.
+func readForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var err error
+	if mt == "multipart/form-data" {
+		err = r.ParseMultipartForm(MaxFormBytes)
+	} else {
+		err = r.ParseForm()
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || (err != nil && strings.Contains(err.Error(), "too large")) {
+		return errTooLarge
+	}
+	return err
+}
+
+func (s *Server) readSignup(w http.ResponseWriter, r *http.Request) (signup, error) {
+	var in signup
+	if isJSONType(r.Header.Get("Content-Type")) {
+		in.fromJSON = true
+		r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+		dec := json.NewDecoder(r.Body)
+		if err := dec.Decode(&in); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return in, errTooLarge
+			}
+			return in, fmt.Errorf("body is not a JSON object with email, name and lists: %w", err)
+		}
+		return in, nil
+	}
+	if err := readForm(w, r); err != nil {
+		return in, err
+	}
+	in.Email, in.Name, in.Website = r.PostFormValue("email"), r.PostFormValue("name"), r.PostFormValue("website")
+	in.Lists = r.PostForm["lists"]
+	if len(in.Lists) == 0 {
+		in.Lists = r.PostForm["list"]
+	}
+	return in, nil
+}
+
+func (s *Server) handlePreflight(w http.ResponseWriter, r *http.Request) {
+	if !s.corsAllow(w, r) {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Access-Control-Allow-Methods", "POST")
+	w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+	w.Header().Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// corsAllow sets the CORS answer for a trusted origin and reports whether
+// the request's origin is one.
+func (s *Server) corsAllow(w http.ResponseWriter, r *http.Request) bool {
+	w.Header().Add("Vary", "Origin")
+	o := r.Header.Get("Origin")
+	if o == "" || !slices.Contains(s.TrustedOrigins, o) {
+		return false
+	}
+	w.Header().Set("Access-Control-Allow-Origin", o)
+	return true
+}
+
+func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
+	s.corsAllow(w, r)
+	now := s.now()
+	in, err := s.readSignup(w, r)
+	switch {
+	case errors.Is(err, errTooLarge):
+		s.fail(w, r, http.StatusRequestEntityTooLarge, "Too much data", "The form sent more data than a sign-up needs.")
+		return
+	case err != nil:
+		s.fail(w, r, http.StatusBadRequest, "Bad request", "The sign-up could not be read: "+err.Error())
+		return
+	}
+	if !s.limiter.allow(s.clientIP(r), now) {
+		w.Header().Set("Retry-After", "60")
+		s.fail(w, r, http.StatusTooManyRequests, "Too many requests", "Too many sign-ups from your network. Please wait a minute and try again.")
+		return
+	}
+	if strings.TrimSpace(in.Website) != "" {
+		s.log().Info("web: sign-up dropped: honeypot filled", "ip", s.clientIP(r))
+		s.accepted(w, r)
+		return
+	}
+	allLists, err := s.Store.Lists()
+	if err != nil {
+		s.internal(w, r, "lists", err)
+		return
+	}
+	email, err := subscribers.NormalizeEmail(in.Email)
+	if err != nil {
+		s.signupError(w, r, in, allLists, "Please enter a valid email address.")
+		return
+	}
+	lists, msg := pickLists(allLists, in.Lists)
+	if msg != "" {
+		s.signupError(w, r, in, allLists, msg)
+		return
+	}
+	source := sourceForm
+	if in.fromJSON {
+		source = sourceJSON
+	}
+	if err := s.signUp(email, cleanName(in.Name), lists, source, now); err != nil {
+		s.internal(w, r, "sign-up", err)
+		return
+	}
+	s.accepted(w, r)
+}
+
+func (s *Server) signupError(w http.ResponseWriter, r *http.Request, in signup, lists []subscribers.List, msg string) {
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": msg})
+		return
+	}
+	d := s.base("Subscribe")
+	d.Status, d.Error = http.StatusBadRequest, msg
+	d.Email, d.Name = in.Email, in.Name
+	d.Lists, d.OneList = s.listOptions(lists, in.Lists)
+	s.render(w, "subscribe", d)
+}
+
+// accepted is the one answer to every sign-up that was read: it never says
+// whether the address was known, already subscribed, throttled or a bot.
+func (s *Server) accepted(w http.ResponseWriter, r *http.Request) {
+	const text = "If this address can receive our newsletter, a message with a confirmation link is on its way to it. Open that link to start your subscription."
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusAccepted, map[string]any{"ok": true, "message": text})
+		return
+	}
+	s.message(w, http.StatusOK, "Check your inbox", text,
+		"Nothing there after a few minutes? Look in your spam folder. Only one confirmation message is sent per address per day.")
+}
+
+// pickLists resolves the requested list names; no name means the only list.
+func pickLists(all []subscribers.List, names []string) ([]subscribers.List, string) {
+	if len(names) == 0 {
+		if len(all) == 1 {
+			return all, ""
+		}
+		return nil, "Please choose at least one newsletter."
+	}
+	if len(names) > MaxListsPerRequest {
+		return nil, "Too many newsletters in one request."
+	}
+	var out []subscribers.List
+	for _, n := range names {
+		i := slices.IndexFunc(all, func(l subscribers.List) bool { return l.Name == n })
+		if i < 0 {
+			return nil, "There is no newsletter by that name."
+		}
+		if !slices.ContainsFunc(out, func(l subscribers.List) bool { return l.Name == n }) {
+			out = append(out, all[i])
+		}
+	}
+	return out, ""
+}
+
+// cleanName makes a submitted name one line of printable text, at most
+// MaxNameRunes long. It is stored, shown escaped on pages and in digests,
+// and never put into the confirmation email.
+func cleanName(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "")
+	}
+	var b strings.Builder
+	space, n := false, 0
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
+			space = b.Len() > 0
+			continue
+		}
+		if n >= MaxNameRunes {
+			break
+		}
+		if space {
+			b.WriteByte(' ')
+			n++
+			space = false
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// signUp records a pending subscription to lists and sends the
+// confirmation email, unless the address is confirmed on all of them
+// already, suppressed, or was sent one within MailInterval.
+func (s *Server) signUp(email, name string, lists []subscribers.List, source string, now time.Time) error {
+	sub, err := s.Store.GetSubscriber(email)
+	isNew := errors.Is(err, boltstore.ErrNotFound)
+	if err != nil && !isNew {
+		return err
+	}
+	if isNew {
+		sub = subscribers.Subscriber{Email: email, Name: name, SendHour: -1, Frequency: subscribers.Daily}
+	}
+	var confirm []subscribers.List
+	changed := isNew
+	for _, l := range lists {
+		switch sub.StatusOn(l.Name) {
+		case subscribers.Confirmed:
+			continue
+		case "", subscribers.Unsubscribed:
+			sub.SetStatus(l.Name, subscribers.Pending, now)
+			changed = true
+		}
+		confirm = append(confirm, l)
+	}
+	if changed {
+		if err := s.Store.PutSubscriber(sub); err != nil {
+			return err
+		}
+		if sub, err = s.Store.GetSubscriber(email); err != nil {
+			return err
+		}
+	}
+	if len(confirm) == 0 {
+		return nil
+	}
+	if _, suppressed, err := s.Store.Suppressed(email); err != nil {
+		return err
+	} else if suppressed {
+		s.log().Info("web: no confirmation email: address suppressed", "subscriber", sub.ID)
+		return nil
+	}
+	ok, err := s.Store.Allow(addressKey(email), now, s.MailInterval)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.log().Info("web: no confirmation email: one was sent to this address recently", "subscriber", sub.ID)
+		return nil
+	}
+	msg, err := s.confirmation(sub, confirm, source, now)
+	if err != nil {
+		s.Store.Forget(addressKey(email))
+		return err
+	}
+	s.sendAsync(sub, msg)
+	return nil
+}
+
+// confirmation builds the double opt-in email for sub and lists.
+func (s *Server) confirmation(sub subscribers.Subscriber, lists []subscribers.List, source string, now time.Time) (*mailMsg, error) {
+	if s.System == nil {
+		return nil, errors.New("web: no system email renderer")
+	}
+	names := make([]string, len(lists))
+	titles := make([]string, len(lists))
+	for i, l := range lists {
+		names[i], titles[i] = l.Name, listTitle(l)
+	}
+	expires := now.Add(s.ConfirmTTL)
+	token := s.Signer.Sign(subscribers.PurposeConfirm, sub.ID, source+"|"+strings.Join(names, ","), expires)
+	sm, err := s.System.Confirmation(render.Confirmation{
+		Brand: s.Brand, ListTitles: titles, ConfirmURL: s.url("/confirm/" + token), Expires: expires,
+	}, now)
+	if err != nil {
+		return nil, err
+	}
+	from, replyTo := s.From, ""
+	if from == "" {
+		from, replyTo = lists[0].From, lists[0].ReplyTo
+	}
+	fa, err := subscribers.ParseAddress(from)
+	if err != nil {
+		return nil, fmt.Errorf("web: confirmation sender %q: %w", from, err)
+	}
+	m, err := mailer.Build(mailer.Message{
+		From: from, ReplyTo: replyTo, To: sub.Email, Subject: sm.Subject, Date: now,
+		MessageID: mailer.NewMessageID(fa.Address[strings.LastIndexByte(fa.Address, '@')+1:]),
+		Text:      sm.Text, HTML: sm.HTML,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &mailMsg{msg: m, key: addressKey(sub.Email)}, nil
+}
+
+// sendAsync sends in the background, so that the answer to the form takes
+// the same time whatever happens to the address.
+func (s *Server) sendAsync(sub subscribers.Subscriber, m *mailMsg) {
+	if s.Send == nil {
+		s.log().Warn("web: no SMTP sender configured: confirmation email not sent", "subscriber", sub.ID)
+		return
+	}
+	s.mailWG.Add(1)
+	go func() {
+		defer s.mailWG.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := s.Send(ctx, m.msg); err != nil {
+			s.log().Error("web: sending confirmation email", "subscriber", sub.ID, "err", err)
+			if ferr := s.Store.Forget(m.key); ferr != nil {
+				s.log().Error("web: clearing mail throttle", "err", ferr)
+			}
+			return
+		}
+		s.log().Info("web: confirmation email sent", "subscriber", sub.ID)
+	}()
+}
+
+// internal logs an unexpected error and answers 500 without details.
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log().Error("web: "+what, "path", r.URL.Path, "err", err)
+	s.fail(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a few minutes.")
+}
