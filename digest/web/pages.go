@@ -69,7 +69,7 @@ type pageData struct {
 	SiteName string
 	SiteURL  string
 	Title    string
-	Prefix   string              // path prefix for same-origin links
+	Prefix   string // path prefix for same-origin links
 	Status   int
 
 	// message

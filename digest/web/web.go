@@ -60,7 +60,7 @@ type SendFunc func(ctx context.Context, msg *mail.Msg) error
 // Defaults of the Server's limits.
 const (
 	DefaultConfirmTTL   = 7 * 24 * time.Hour
-	DefaultMailInterval = 24 * time.Hour // at most one confirmation mail per address per day
+	DefaultMailInterval = 24 * time.Hour      // at most one confirmation mail per address per day
 	DefaultIPRate       = rate.Limit(1.0 / 6) // sign-ups per second per client IP: one every 6 s…
 	DefaultIPBurst      = 5                   // …after a burst of 5
 	MaxFormBytes        = 16 << 10            // request bodies of forms and JSON
