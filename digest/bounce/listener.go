@@ -155,9 +155,9 @@ type session struct {
 	to []string
 }
 
-func (s *session) Reset()                                   { s.to = nil }
-func (s *session) Logout() error                            { return nil }
-func (s *session) Mail(string, *smtp.MailOptions) error     { s.to = nil; return nil }
+func (s *session) Reset()                                    { s.to = nil }
+func (s *session) Logout() error                             { return nil }
+func (s *session) Mail(string, *smtp.MailOptions) error      { s.to = nil; return nil }
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error { s.to = append(s.to, to); return nil }
 
 func (s *session) Data(r io.Reader) error {
