@@ -19,6 +19,10 @@ import (
 type Config struct {
 	DB     string `toml:"db"`
 	Secret string `toml:"secret"` // HMAC key for all tokens; generated and kept in the db when empty
+	// SecretFile names a file holding the secret (see secretFiles).
+	SecretFile string `toml:"secret_file"`
+	// ShutdownGrace bounds the daemon's graceful stop on SIGTERM.
+	ShutdownGrace Duration `toml:"shutdown_grace"`
 
 	SMTP      SMTPConfig      `toml:"smtp"`
 	HTTP      HTTPConfig      `toml:"http"`
@@ -28,6 +32,7 @@ type Config struct {
 	Templates TemplatesConfig `toml:"templates"`
 	DKIM      DKIMConfig      `toml:"dkim"`
 	Log       LogConfig       `toml:"log"`
+	Bounce    BounceConfig    `toml:"bounce"`
 }
 
 // DKIMConfig enables DKIM signing when domain, selector and key_file are set.
@@ -49,6 +54,8 @@ type SMTPConfig struct {
 	Port     int      `toml:"port"`
 	Username string   `toml:"username"`
 	Password string   `toml:"password"`
+	// PasswordFile names a file holding the password (see secretFiles).
+	PasswordFile string `toml:"password_file"`
 	TLS      string   `toml:"tls"`     // none | starttls | tls
 	Workers  int      `toml:"workers"` // concurrent SMTP sessions
 	Rate     float64  `toml:"rate"`    // messages per second, 0 = no limit
@@ -82,6 +89,8 @@ type HTTPConfig struct {
 type AdminConfig struct {
 	Addr  string `toml:"addr"`
 	Token string `toml:"token"`
+	// TokenFile names a file holding the token (see secretFiles).
+	TokenFile string `toml:"token_file"`
 }
 
 // MailConfig holds defaults for messages.
@@ -89,6 +98,10 @@ type MailConfig struct {
 	From              string `toml:"from"`               // default From of new lists
 	ReplyTo           string `toml:"reply_to"`           // default Reply-To of new lists
 	UnsubscribeMailto string `toml:"unsubscribe_mailto"` // mailto target of List-Unsubscribe; default the list's From
+	// BounceAddress is the base of VERP return paths
+	// (bounces@bounce.example.org → bounces+TOKEN@bounce.example.org);
+	// empty: the return path is the list's From.
+	BounceAddress string `toml:"bounce_address"`
 }
 
 // SiteConfig is the branding of emails and pages.
@@ -137,6 +150,9 @@ func DefaultConfig() Config {
 		Mail:  MailConfig{From: "News Digest <digest@localhost.localdomain>"},
 		Site:  SiteConfig{Name: "News Digest", Lang: "en", PostalAddress: "Set site.postal_address in newsdigest.toml"},
 		Log:   LogConfig{Level: "info", Format: "text"},
+
+		ShutdownGrace: Duration{30 * time.Second},
+		Bounce:        BounceConfig{SoftLimit: 3, SoftWindow: Duration{7 * 24 * time.Hour}, RequireToken: true},
 	}
 }
 
@@ -145,6 +161,7 @@ func DefaultConfig() Config {
 // is an error (it is when the user named it).
 func LoadConfig(path string, mustExist bool, environ []string) (Config, error) {
 	cfg := DefaultConfig()
+	var errs []error // every bad key, not just the first
 	if path != "" {
 		md, err := toml.DecodeFile(path, &cfg)
 		switch {
@@ -161,14 +178,18 @@ func LoadConfig(path string, mustExist bool, environ []string) (Config, error) {
 				for i, k := range und {
 					keys[i] = k.String()
 				}
-				return cfg, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+				errs = append(errs, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", ")))
 			}
 		}
 	}
 	if err := applyEnv(&cfg, environ); err != nil {
-		return cfg, err
+		errs = append(errs, err)
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.readSecretFiles(); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, cfg.Validate())
+	return cfg, errors.Join(errs...)
 }
 
 // envPrefix starts every environment override.
@@ -197,6 +218,7 @@ func applyEnv(cfg *Config, environ []string) error {
 		}
 	}
 	known := make(map[string]bool)
+	var errs []error
 	err := walkConfig(reflect.ValueOf(cfg).Elem(), "", func(key string, f reflect.Value) error {
 		name := envName(key)
 		known[name] = true
@@ -205,19 +227,23 @@ func applyEnv(cfg *Config, environ []string) error {
 			return nil
 		}
 		if err := setField(f, v); err != nil {
-			return fmt.Errorf("config: env %s (%s): %w", name, key, err)
+			errs = append(errs, fmt.Errorf("config: env %s (%s): %w", name, key, err))
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	var unknown []string
 	for k := range env {
 		if !known[k] {
-			return fmt.Errorf("config: unknown environment variable %s", k)
+			unknown = append(unknown, k)
 		}
 	}
-	return nil
+	for _, k := range sortStrings(unknown) {
+		errs = append(errs, fmt.Errorf("config: unknown environment variable %s", k))
+	}
+	return errors.Join(errs...)
 }
 
 // walkConfig calls fn for every leaf field with its dotted TOML key.
@@ -277,70 +303,87 @@ func setField(f reflect.Value, s string) error {
 	return nil
 }
 
-// Validate checks every value and names the key of the first bad one.
+// Validate checks every value and names the key of each bad one (the
+// errors are joined, one per line).
 func (c Config) Validate() error {
+	var errs []error
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...))
 	}
-	switch {
-	case c.DB == "":
-		return bad("db", "must not be empty")
-	case c.Secret != "" && len(c.Secret) < 32:
-		return bad("secret", "must be at least 32 characters (use e.g. `openssl rand -hex 32`)")
-	case c.SMTP.Host == "":
-		return bad("smtp.host", "must not be empty")
-	case c.SMTP.Port < 1 || c.SMTP.Port > 65535:
-		return bad("smtp.port", "%d is not a port (1–65535)", c.SMTP.Port)
-	case c.SMTP.TLS != "none" && c.SMTP.TLS != "starttls" && c.SMTP.TLS != "tls":
-		return bad("smtp.tls", "%q is not one of none, starttls, tls", c.SMTP.TLS)
-	case c.SMTP.Workers < 1 || c.SMTP.Workers > 256:
-		return bad("smtp.workers", "%d is not between 1 and 256", c.SMTP.Workers)
-	case c.SMTP.Rate < 0:
-		return bad("smtp.rate", "must not be negative (0 = no limit)")
-	case c.SMTP.Timeout.Duration <= 0:
-		return bad("smtp.timeout", "must be positive")
-	case (c.SMTP.Username == "") != (c.SMTP.Password == ""):
-		return bad("smtp.username", "username and password go together")
-	case c.SMTP.Burst < 0:
-		return bad("smtp.burst", "must not be negative")
-	case c.SMTP.Retries < 0 || c.SMTP.Retries > 20:
-		return bad("smtp.max_retries", "%d is not between 0 and 20", c.SMTP.Retries)
-	case c.SMTP.PauseErrors < 0 || c.SMTP.PauseErrors > 1:
-		return bad("smtp.pause_errors", "%g is not a share between 0 and 1", c.SMTP.PauseErrors)
-	case c.SMTP.DomainConcurrency < 0:
-		return bad("smtp.domain_concurrency", "must not be negative")
-	case c.Log.Level != "debug" && c.Log.Level != "info" && c.Log.Level != "warn" && c.Log.Level != "error":
-		return bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
-	case c.Log.Format != "text" && c.Log.Format != "json":
-		return bad("log.format", "%q is not one of text, json", c.Log.Format)
-	case (c.DKIM.Domain == "") != (c.DKIM.Selector == "") || (c.DKIM.Domain == "") != (c.DKIM.KeyFile == ""):
-		return bad("dkim", "domain, selector and key_file go together")
+	if c.DB == "" {
+		errs = append(errs, bad("db", "must not be empty"))
+	}
+	if c.Secret != "" && len(c.Secret) < 32 {
+		errs = append(errs, bad("secret", "must be at least 32 characters (use e.g. `openssl rand -hex 32`)"))
+	}
+	if c.SMTP.Host == "" {
+		errs = append(errs, bad("smtp.host", "must not be empty"))
+	}
+	if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
+		errs = append(errs, bad("smtp.port", "%d is not a port (1–65535)", c.SMTP.Port))
+	}
+	if c.SMTP.TLS != "none" && c.SMTP.TLS != "starttls" && c.SMTP.TLS != "tls" {
+		errs = append(errs, bad("smtp.tls", "%q is not one of none, starttls, tls", c.SMTP.TLS))
+	}
+	if c.SMTP.Workers < 1 || c.SMTP.Workers > 256 {
+		errs = append(errs, bad("smtp.workers", "%d is not between 1 and 256", c.SMTP.Workers))
+	}
+	if c.SMTP.Rate < 0 {
+		errs = append(errs, bad("smtp.rate", "must not be negative (0 = no limit)"))
+	}
+	if c.SMTP.Timeout.Duration <= 0 {
+		errs = append(errs, bad("smtp.timeout", "must be positive"))
+	}
+	if (c.SMTP.Username == "") != (c.SMTP.Password == "") {
+		errs = append(errs, bad("smtp.username", "username and password go together"))
+	}
+	if c.SMTP.Burst < 0 {
+		errs = append(errs, bad("smtp.burst", "must not be negative"))
+	}
+	if c.SMTP.Retries < 0 || c.SMTP.Retries > 20 {
+		errs = append(errs, bad("smtp.max_retries", "%d is not between 0 and 20", c.SMTP.Retries))
+	}
+	if c.SMTP.PauseErrors < 0 || c.SMTP.PauseErrors > 1 {
+		errs = append(errs, bad("smtp.pause_errors", "%g is not a share between 0 and 1", c.SMTP.PauseErrors))
+	}
+	if c.SMTP.DomainConcurrency < 0 {
+		errs = append(errs, bad("smtp.domain_concurrency", "must not be negative"))
+	}
+	if c.Log.Level != "debug" && c.Log.Level != "info" && c.Log.Level != "warn" && c.Log.Level != "error" {
+		errs = append(errs, bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, bad("log.format", "%q is not one of text, json", c.Log.Format))
+	}
+	if (c.DKIM.Domain == "") != (c.DKIM.Selector == "") || (c.DKIM.Domain == "") != (c.DKIM.KeyFile == "") {
+		errs = append(errs, bad("dkim", "domain, selector and key_file go together"))
 	}
 	if err := c.validateServe(); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	if c.Site.AccentColor != "" && !hexColor.MatchString(c.Site.AccentColor) {
-		return bad("site.accent_color", "%q is not a colour like #0b5cad", c.Site.AccentColor)
+		errs = append(errs, bad("site.accent_color", "%q is not a colour like #0b5cad", c.Site.AccentColor))
 	}
 	if err := checkURL(c.HTTP.BaseURL); err != nil {
-		return bad("http.base_url", "%v", err)
+		errs = append(errs, bad("http.base_url", "%v", err))
 	}
 	if c.Site.URL != "" {
 		if err := checkURL(c.Site.URL); err != nil {
-			return bad("site.url", "%v", err)
+			errs = append(errs, bad("site.url", "%v", err))
 		}
 	}
 	if c.Site.LogoURL != "" && !strings.HasPrefix(c.Site.LogoURL, "https://") {
-		return bad("site.logo_url", "must be an absolute https URL")
+		errs = append(errs, bad("site.logo_url", "must be an absolute https URL"))
 	}
 	for _, kv := range []struct{ key, v string }{
 		{"site.name", c.Site.Name}, {"site.postal_address", c.Site.PostalAddress}, {"mail.from", c.Mail.From},
 	} {
 		if strings.ContainsAny(kv.v, "\r\n") {
-			return bad(kv.key, "must not contain line breaks")
+			errs = append(errs, bad(kv.key, "must not contain line breaks"))
 		}
 	}
-	return nil
+	errs = append(errs, c.validateOps()...)
+	return errors.Join(errs...)
 }
 
 var hexColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 func runConfig(ctx context.Context, m *Main, args []string) error {
@@ -18,15 +19,20 @@ func configCheck(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
-	if err := m.loadConfig(); err != nil {
-		return err
-	}
 	src := m.g.config
 	if src == "" {
 		src = "newsdigest.toml (if present)"
 	}
+	if err := m.loadConfig(); err != nil {
+		if m.g.json {
+			// Every bad key, one per entry; secrets are never echoed.
+			m.printJSON(map[string]any{"ok": false, "config": src, "errors": strings.Split(err.Error(), "\n")})
+		}
+		return err
+	}
 	if m.g.json {
-		return m.printJSON(map[string]any{"ok": true, "config": src})
+		// The effective settings, secrets redacted.
+		return m.printJSON(map[string]any{"ok": true, "config": src, "settings": m.cfg.Settings()})
 	}
 	fmt.Fprintf(m.Stdout, "config OK: %s with environment overrides; smtp %s:%d (%s), base URL %s, db %s\n",
 		src, m.cfg.SMTP.Host, m.cfg.SMTP.Port, m.cfg.SMTP.TLS, m.cfg.HTTP.BaseURL, m.cfg.DB)
