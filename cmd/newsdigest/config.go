@@ -50,19 +50,19 @@ type LogConfig struct {
 
 // SMTPConfig is the relay newsdigest sends through.
 type SMTPConfig struct {
-	Host     string   `toml:"host"`
-	Port     int      `toml:"port"`
-	Username string   `toml:"username"`
-	Password string   `toml:"password"`
+	Host     string `toml:"host"`
+	Port     int    `toml:"port"`
+	Username string `toml:"username"`
+	Password string `toml:"password"`
 	// PasswordFile names a file holding the password (see secretFiles).
-	PasswordFile string `toml:"password_file"`
-	TLS      string   `toml:"tls"`     // none | starttls | tls
-	Workers  int      `toml:"workers"` // concurrent SMTP sessions
-	Rate     float64  `toml:"rate"`    // messages per second, 0 = no limit
-	Timeout  Duration `toml:"timeout"` // per connection and SMTP step
-	HELO     string   `toml:"helo"`
-	Burst    int      `toml:"burst"`       // token-bucket burst; 0 = max(1, rate)
-	Retries  int      `toml:"max_retries"` // per message on 4xx and dropped connections
+	PasswordFile string   `toml:"password_file"`
+	TLS          string   `toml:"tls"`     // none | starttls | tls
+	Workers      int      `toml:"workers"` // concurrent SMTP sessions
+	Rate         float64  `toml:"rate"`    // messages per second, 0 = no limit
+	Timeout      Duration `toml:"timeout"` // per connection and SMTP step
+	HELO         string   `toml:"helo"`
+	Burst        int      `toml:"burst"`       // token-bucket burst; 0 = max(1, rate)
+	Retries      int      `toml:"max_retries"` // per message on 4xx and dropped connections
 	// PauseErrors pauses an edition when this share (0–1) of the last 100
 	// attempts failed; 0 = never pause.
 	PauseErrors float64 `toml:"pause_errors"`
