@@ -56,6 +56,7 @@ var commands = map[string]struct {
 	"demo":        {runDemo, "send a sample digest to an in-process SMTP server, end to end"},
 	"send":        {runSend, "build and send a list's edition now"},
 	"preview":     {runPreview, "render a list's edition without sending, with reasons"},
+	"check":       {runCheck, "check a message or a list's edition against the email standard"},
 	"serve":       {runServe, "run the daemon: subscriber pages and the admin API"},
 	"subscribers": {runSubscribers, "add, remove, show, list, import, export subscribers"},
 	"lists":       {runLists, "add, set, list, show, remove lists (newsletters)"},

@@ -16,17 +16,20 @@ import (
 )
 
 func runSend(ctx context.Context, m *Main, args []string) error {
-	c := newCommand(&m.g, "send", "[--list L] [--to ADDR] [--dry-run DIR] [--yes]",
+	c := newCommand(&m.g, "send", "[--list L] [--to ADDR] [--dry-run DIR] [--yes] [--force]",
 		`Build the list's edition now and send it to every confirmed subscriber over
 the SMTP server in the config. An edition with no new stories is skipped.
 Sending is recorded per recipient: if it is stopped (Ctrl-C) or crashes,
 'newsdigest editions resume' continues where it was. --to sends one test
 copy and records nothing; --dry-run writes one .eml per recipient to DIR
-and records nothing.`)
+and records nothing. The edition is first checked like 'newsdigest check
+--list L': an error refuses to send (and to send a test copy) unless
+--force; a dry run only prints the findings.`)
 	list := c.fs.String("list", "", "list to send (default: the only list)")
 	to := c.fs.String("to", "", "send one test copy to `ADDR` only")
 	dryRun := c.fs.String("dry-run", "", "write .eml files to `DIR` instead of sending")
 	yes := c.fs.Bool("yes", false, "do not ask for confirmation")
+	force := c.fs.Bool("force", false, "send even if 'check' finds errors in the edition")
 	pos, err := c.parse(args, m.Stdout)
 	if err != nil {
 		return err
@@ -43,6 +46,11 @@ and records nothing.`)
 	}
 	e, err := m.engine(*dryRun)
 	if err != nil {
+		return err
+	}
+
+	// The email standard first: the same check as 'newsdigest check'.
+	if err := m.preflight(e, name, *force || *dryRun != ""); err != nil {
 		return err
 	}
 
