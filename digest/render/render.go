@@ -25,10 +25,12 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io/fs"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	texttemplate "text/template"
@@ -36,6 +38,7 @@ import (
 
 	"github.com/microcosm-cc/bluemonday"
 	"github.com/vanng822/go-premailer/premailer"
+	"golang.org/x/net/html"
 
 	"newsdigest/digest"
 	"newsdigest/subscribers"
@@ -55,6 +58,7 @@ const (
 const (
 	DefaultLang        = "en"
 	DefaultAccentColor = "#0b5cad"
+	DefaultLinkColor   = "#0b5cad"
 )
 
 // Brand is the site's identity as shown in every digest.
@@ -66,6 +70,37 @@ type Brand struct {
 	Footer        string // free footer text; optional
 	Lang          string // BCP 47 language of the templates; default "en"
 	AccentColor   string // "#rgb" or "#rrggbb" for buttons; default "#0b5cad"
+	LinkColor     string // "#rgb" or "#rrggbb" for text links; default "#0b5cad"
+}
+
+// ButtonTextColor is the colour of text on the accent colour: white, or
+// near-black when the accent is too light for white text to be read.
+func (b Brand) ButtonTextColor() string {
+	c := b.AccentColor
+	if !accentRe.MatchString(c) {
+		c = DefaultAccentColor
+	}
+	if relLuminance(c) > 0.18 { // contrast with white under 4.5:1
+		return "#18181b"
+	}
+	return "#ffffff"
+}
+
+// relLuminance is the WCAG relative luminance of "#rgb" or "#rrggbb".
+func relLuminance(hex string) float64 {
+	h := hex[1:]
+	if len(h) == 3 {
+		h = string([]byte{h[0], h[0], h[1], h[1], h[2], h[2]})
+	}
+	v, _ := strconv.ParseUint(h, 16, 32)
+	ch := func(x uint64) float64 {
+		f := float64(x) / 255
+		if f <= 0.03928 {
+			return f / 12.92
+		}
+		return math.Pow((f+0.055)/1.055, 2.4)
+	}
+	return 0.2126*ch(v>>16&0xff) + 0.7152*ch(v>>8&0xff) + 0.0722*ch(v&0xff)
 }
 
 // View is everything shared by all recipients of one edition variant.
@@ -128,8 +163,9 @@ type Story struct {
 	ImageAlt    string
 	SummaryHTML htmltemplate.HTML
 	SummaryText string
-	Short       string // SummaryText cut to about 200 characters
-	Meta        string // author and categories, e.g. "By Ann Lee · Harbour, Weather"
+	Short       string   // SummaryText cut to about 200 characters
+	Links       []string // http(s) links inside SummaryHTML other than Link, for the text part
+	Meta        string   // author and categories, e.g. "By Ann Lee · Harbour, Weather"
 	Author      string
 	Categories  []string
 	Published   time.Time
@@ -154,6 +190,12 @@ var funcs = map[string]any{
 	"trimSpace": strings.TrimSpace,
 	"inc":       func(i int) int { return i + 1 },
 	"upper":     strings.ToUpper,
+	// mso wraps markup in an Outlook-only conditional comment
+	// (html/template drops comments written in a template). Only for
+	// literal markup written in the template itself.
+	"mso": func(markup string) htmltemplate.HTML {
+		return htmltemplate.HTML("<!--[if mso]>" + markup + "<![endif]-->")
+	},
 }
 
 // New parses the email templates embedded in templates.FS ("email/*"). A
@@ -311,6 +353,12 @@ func (r *Renderer) data(v View) (Data, error) {
 	if !accentRe.MatchString(b.AccentColor) {
 		return Data{}, fmt.Errorf("render: brand accent color %q: want #rgb or #rrggbb", b.AccentColor)
 	}
+	if b.LinkColor == "" {
+		b.LinkColor = DefaultLinkColor
+	}
+	if !accentRe.MatchString(b.LinkColor) {
+		return Data{}, fmt.Errorf("render: brand link color %q: want #rgb or #rrggbb", b.LinkColor)
+	}
 	if b.SiteURL != "" && !isHTTPURL(b.SiteURL) {
 		return Data{}, fmt.Errorf("render: brand site URL %q: want an absolute http(s) URL", b.SiteURL)
 	}
@@ -402,6 +450,7 @@ func (r *Renderer) story(p digest.Pick, section string) Story {
 			clean = htmltemplate.HTMLEscapeString(truncate(s.SummaryText, 600))
 		}
 		s.SummaryHTML = htmltemplate.HTML(clean)
+		s.Links = summaryLinks(string(s.SummaryHTML), s.Link)
 	} else if s.SummaryText != "" {
 		s.SummaryHTML = htmltemplate.HTML(htmltemplate.HTMLEscapeString(truncate(s.SummaryText, 600)))
 	}
@@ -421,6 +470,34 @@ func (r *Renderer) story(p digest.Pick, section string) Story {
 	}
 	s.Meta = strings.Join(meta, " · ")
 	return s
+}
+
+// summaryLinks lists the distinct http(s) hrefs of sanitized summary HTML,
+// leaving out the story's own link, so that the text part can show the same
+// links as the HTML part.
+func summaryLinks(h, own string) []string {
+	var out []string
+	seen := map[string]bool{own: true}
+	z := html.NewTokenizer(strings.NewReader(h))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return out
+		case html.StartTagToken:
+			name, hasAttr := z.TagName()
+			if string(name) != "a" {
+				continue
+			}
+			for hasAttr {
+				var k, v []byte
+				k, v, hasAttr = z.TagAttr()
+				if href := string(v); string(k) == "href" && isHTTPURL(href) && !seen[href] {
+					seen[href] = true
+					out = append(out, href)
+				}
+			}
+		}
+	}
 }
 
 // emailPolicy is the HTML allowed in a summary inside an email: text

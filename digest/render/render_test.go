@@ -125,7 +125,8 @@ func TestDefaultTemplate(t *testing.T) {
 	})
 	t.Run("CSSInlined", func(t *testing.T) {
 		for _, re := range []string{
-			`<table role="presentation" class="container"[^>]* style="[^"]*width:600px;max-width:600px`,
+			`<table role="presentation" class="container"[^>]* style="[^"]*width:100%;max-width:600px`,
+			`<!--\[if mso\]><table role="presentation" width="600"`,
 			`<td class="story" style="padding:12px 24px 20px 24px;`,
 			`<a class="button-link" href="[^"]+" style="display:inline-block;padding:10px 18px;`,
 			`<body class="body" style="margin:0;padding:0;`,
@@ -135,8 +136,11 @@ func TestDefaultTemplate(t *testing.T) {
 			}
 		}
 		// Only the media query stays in <style>.
-		if n := strings.Count(hs, "<style"); n != 1 || !strings.Contains(hs, "@media only screen and (max-width: 620px)") {
-			t.Errorf("want one <style> with the media query, got %d", n)
+		if n := strings.Count(hs, "<style"); n != 1 || !strings.Contains(hs, "@media only screen and (max-width: 620px)") || !strings.Contains(hs, "@media (prefers-color-scheme: dark)") {
+			t.Errorf("want one <style> with the media queries, got %d", n)
+		}
+		if !strings.Contains(hs, `<a class="footer-link" href="https://news.example/unsubscribe/TOKEN-U?x=1&amp;y=2" style="text-decoration:underline;color:#0b5cad">Unsubscribe</a>`) {
+			t.Errorf("footer link colour not inlined")
 		}
 	})
 	t.Run("StoriesInBothParts", func(t *testing.T) {
@@ -163,7 +167,7 @@ func TestDefaultTemplate(t *testing.T) {
 		}
 	})
 	t.Run("Preheader", func(t *testing.T) {
-		if !regexp.MustCompile(`<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;overflow:hidden;mso-hide:all;">Good morning\. A calm day`).MatchString(hs) {
+		if !regexp.MustCompile(`<div style="display:none;max-height:0;max-width:0;overflow:hidden;mso-hide:all;opacity:0;">Good morning\. A calm day`).MatchString(hs) {
 			t.Errorf("no hidden preheader with the intro")
 		}
 	})
