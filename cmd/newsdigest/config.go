@@ -113,6 +113,7 @@ type SiteConfig struct {
 	Footer        string `toml:"footer"`
 	Lang          string `toml:"lang"`
 	AccentColor   string `toml:"accent_color"` // e.g. "#0b5cad"
+	LinkColor     string `toml:"link_color"`   // text links in emails, e.g. "#0b5cad"
 }
 
 // TemplatesConfig points at a directory of templates overriding the
@@ -363,6 +364,9 @@ func (c Config) Validate() error {
 	}
 	if c.Site.AccentColor != "" && !hexColor.MatchString(c.Site.AccentColor) {
 		errs = append(errs, bad("site.accent_color", "%q is not a colour like #0b5cad", c.Site.AccentColor))
+	}
+	if c.Site.LinkColor != "" && !hexColor.MatchString(c.Site.LinkColor) {
+		errs = append(errs, bad("site.link_color", "%q is not a colour like #0b5cad", c.Site.LinkColor))
 	}
 	if err := checkURL(c.HTTP.BaseURL); err != nil {
 		errs = append(errs, bad("http.base_url", "%v", err))
