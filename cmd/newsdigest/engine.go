@@ -47,7 +47,7 @@ func (m *Main) engine(dryRunDir string) (*delivery.Engine, error) {
 		Brand: render.Brand{
 			SiteName: m.cfg.Site.Name, SiteURL: m.cfg.Site.URL, LogoURL: m.cfg.Site.LogoURL,
 			PostalAddress: m.cfg.Site.PostalAddress, Footer: m.cfg.Site.Footer, Lang: m.cfg.Site.Lang,
-			AccentColor: m.cfg.Site.AccentColor,
+			AccentColor: m.cfg.Site.AccentColor, LinkColor: m.cfg.Site.LinkColor,
 		},
 		MaxRetries: m.cfg.SMTP.Retries,
 	}
