@@ -9,6 +9,11 @@
 //	digest.txt.tmpl    text/template, the plain-text part
 //	subject.txt.tmpl   text/template, the subject line
 //	style.css          the stylesheet placed in the HTML <style> block
+//	confirm.*.tmpl     the double opt-in email (HTML, text, subject)
+//
+// web/ holds the pages of the daemon (html/template, each page defines
+// "content" inside layout.html.tmpl), their style.css and web.js, and
+// timezones.txt, the IANA zones offered on the preferences page.
 //
 // Any of these can be replaced by a file of the same name in an override
 // directory (see digest/render).
