@@ -17,6 +17,10 @@ import (
 const testToken = "test-token-0123456789"
 
 func start(t *testing.T) (*boltstore.Store, *httptest.Server, *Client) {
+	return startWith(t, 0)
+}
+
+func startWith(t *testing.T, maxBody int64) (*boltstore.Store, *httptest.Server, *Client) {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "nd.db"), boltstore.Options{})
 	if err != nil {
@@ -28,7 +32,7 @@ func start(t *testing.T) (*boltstore.Store, *httptest.Server, *Client) {
 		}
 		st.Close()
 	})
-	h, err := (&Server{Service: Direct{st}, Token: testToken, DBPath: st.Path()}).Handler()
+	h, err := (&Server{Service: Direct{st}, Token: testToken, DBPath: st.Path(), MaxBody: maxBody}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,8 +175,8 @@ func TestClientMatchesDirect(t *testing.T) {
 }
 
 func TestBodyLimitAndUnknownRoute(t *testing.T) {
-	_, ts, _ := start(t)
-	req, _ := http.NewRequest("POST", ts.URL+"/api/articles", strings.NewReader("["+strings.Repeat(`{"title":"x"},`, MaxBodyBytes/13)+"{}]"))
+	_, ts, _ := startWith(t, 1<<16)
+	req, _ := http.NewRequest("POST", ts.URL+"/api/articles", strings.NewReader("["+strings.Repeat(`{"title":"x"},`, 1<<13)+"{}]"))
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -31,6 +31,8 @@ type Server struct {
 	DBPath  string // the database file, reported by /api/ping so clients can check they reach the right one
 	Version string
 	Log     *slog.Logger
+	// MaxBody bounds request bodies; 0 means MaxBodyBytes.
+	MaxBody int64
 }
 
 // Ping is the answer of GET /api/ping.
@@ -262,6 +264,10 @@ func (s *Server) Handler() (http.Handler, error) {
 		writeJSON(w, http.StatusNotFound, Error{Error: "no such endpoint: " + r.Method + " " + r.URL.Path, Code: "not_found"})
 	})
 
+	maxBody := s.MaxBody
+	if maxBody <= 0 {
+		maxBody = MaxBodyBytes
+	}
 	want := sha256.Sum256([]byte(s.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -275,7 +281,7 @@ func (s *Server) Handler() (http.Handler, error) {
 			writeJSON(w, http.StatusUnauthorized, Error{Error: "missing or wrong bearer token", Code: "unauthorized"})
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		mux.ServeHTTP(w, r)
 	}), nil
 }
@@ -299,7 +305,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, Error{Error: fmt.Sprintf("body larger than %d bytes", MaxBodyBytes), Code: "invalid"})
+			writeJSON(w, http.StatusRequestEntityTooLarge, Error{Error: fmt.Sprintf("body larger than %d bytes", mbe.Limit), Code: "invalid"})
 			return false
 		}
 		s.error(w, r, invalid("body: %v", err))
@@ -323,7 +329,7 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any, err error)
 // status maps an error to its HTTP status and code: the one place that
 // does. Errors the store reports about the request (validation) carry no
 // sentinel; they answer 422 with the store's message, as the CLI would
-// print it. Only 500s are logged.
+// print it, and are logged.
 func status(err error) (int, string) {
 	var inv invalidError
 	switch {
@@ -341,8 +347,8 @@ func status(err error) (int, string) {
 
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	code, name := status(err)
-	if code >= 500 {
-		s.log().Error("admin API", "method", r.Method, "path", r.URL.Path, "err", err)
+	if code >= http.StatusUnprocessableEntity {
+		s.log().Warn("admin API", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
 	}
 	writeJSON(w, code, Error{Error: err.Error(), Code: name})
 }
