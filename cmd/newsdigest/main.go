@@ -63,6 +63,9 @@ var commands = map[string]struct {
 	"feeds":       {runFeeds, "add, list, remove and fetch feeds"},
 	"articles":    {runArticles, "import, list, pin, boost, exclude articles"},
 	"editions":    {runEditions, "list, show and resume editions"},
+	"bounces":     {runBounces, "process saved bounce and complaint messages"},
+	"backup":      {runBackup, "write a consistent copy of the database (hot, also while serve runs)"},
+	"restore":     {runRestore, "replace the database with a checked backup (not while serve runs)"},
 	"config":      {runConfig, "check the configuration"},
 	"version":     {runVersion, "print the version"},
 }

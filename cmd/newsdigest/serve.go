@@ -82,8 +82,12 @@ func (m *Main) daemon() ([]component, error) {
 	if err := smtpCfg.Validate(); err != nil {
 		return nil, err
 	}
+	ops, err := m.newOps(smtpCfg)
+	if err != nil {
+		return nil, err
+	}
 	pages := &web.Server{
-		Store:          m.store,
+		Store:          observedStore{m.store, ops.met},
 		Signer:         signer,
 		Renderer:       r,
 		System:         sys,
@@ -111,6 +115,10 @@ func (m *Main) daemon() ([]component, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: admin.token: %w", err)
 	}
+	if adm, err = m.adminHandler(ops, adm); err != nil {
+		return nil, err
+	}
+	pub = withReadyz(pub, readiness(m.store, ops.probe, m.log.With("component", "web")))
 	webComp, err := httpComponent("web", m.cfg.HTTP.Addr, pub, m.log)
 	if err != nil {
 		return nil, fmt.Errorf("http.addr: %w", err)
@@ -120,12 +128,23 @@ func (m *Main) daemon() ([]component, error) {
 		webComp.close()
 		return nil, fmt.Errorf("admin.addr: %w", err)
 	}
+	webComp.grace, adminComp.grace = m.cfg.ShutdownGrace.Duration, m.cfg.ShutdownGrace.Duration
+	bounceComp, err := m.bounceComponent(ops)
+	if err != nil {
+		webComp.close()
+		adminComp.close()
+		return nil, err
+	}
 	m.log.Info("serving", "pages", "http://"+webComp.addr, "base_url", m.cfg.HTTP.BaseURL,
-		"admin_api", "http://"+adminComp.addr+"/api/", "db", m.store.Path())
-	return []component{
+		"admin_api", "http://"+adminComp.addr+"/api/", "metrics", "http://"+adminComp.addr+"/metrics", "db", m.store.Path())
+	comps := []component{
 		webComp.component(func(ctx context.Context) error { return pages.Close(ctx) }),
 		adminComp.component(nil),
-	}, nil
+	}
+	if bounceComp != nil {
+		comps = append(comps, *bounceComp)
+	}
+	return comps, nil
 }
 
 // runComponents runs every component until ctx ends or one fails; then it
@@ -165,6 +184,8 @@ type listening struct {
 	addr string
 	ln   net.Listener
 	srv  *http.Server
+	// grace bounds the graceful stop (shutdown_grace); 0 = shutdownTimeout.
+	grace time.Duration
 }
 
 // httpComponent binds addr now, so that a busy port fails the start with a
@@ -199,7 +220,11 @@ func (l *listening) component(after func(context.Context) error) component {
 			return err
 		case <-ctx.Done():
 		}
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		grace := l.grace
+		if grace <= 0 {
+			grace = shutdownTimeout
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 		defer cancel()
 		err := l.srv.Shutdown(sctx)
 		if after != nil {

@@ -154,9 +154,14 @@ func subsShow(_ context.Context, m *Main, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", email, err)
 	}
-	if m.g.json {
-		return m.printJSON(s)
+	evs, err := m.subscriberEvents(s.Email)
+	if err != nil {
+		return fmt.Errorf("%s: events: %w", email, err)
 	}
+	if m.g.json {
+		return m.printJSON(subscriberWithEvents{s, evs})
+	}
+	defer printEvents(m.Stdout, evs)
 	var lists []string
 	for name, mem := range s.Lists {
 		lists = append(lists, fmt.Sprintf("%s (%s since %s)", name, mem.Status, fmtTime(mem.Since)))
