@@ -43,6 +43,7 @@ func (m *Main) engine(dryRunDir string) (*delivery.Engine, error) {
 		Log:               m.log,
 		BaseURL:           m.cfg.HTTP.BaseURL,
 		UnsubscribeMailto: m.cfg.Mail.UnsubscribeMailto,
+		BounceAddress:     m.cfg.Mail.BounceAddress,
 		Workers:           m.cfg.SMTP.Workers,
 		Brand: render.Brand{
 			SiteName: m.cfg.Site.Name, SiteURL: m.cfg.Site.URL, LogoURL: m.cfg.Site.LogoURL,

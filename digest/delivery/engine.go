@@ -59,6 +59,12 @@ type Engine struct {
 	BaseURL           string // public base URL for unsubscribe and preference links
 	Brand             render.Brand
 	UnsubscribeMailto string // mailto target for List-Unsubscribe; default the list's From
+	// BounceAddress is the base of VERP return paths
+	// (bounces@bounce.example.org); empty: the return path is the From.
+	BounceAddress string
+	// Metrics, if set, is told of final outcomes, retries, the queue and
+	// each run's duration.
+	Metrics Metrics
 
 	Workers    int           // concurrent transports; default 1
 	Limiter    *rate.Limiter // shared by all workers; nil = no limit
@@ -307,6 +313,10 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	ticker := time.NewTicker(250 * time.Millisecond)
 	defer ticker.Stop()
 	done := 0
+	if e.Metrics != nil {
+		e.Metrics.QueueDepth(pending)
+		defer func() { e.Metrics.QueueDepth(done - pending); e.Metrics.EditionDone(time.Since(start)) }()
+	}
 loop:
 	for {
 		select {
@@ -327,6 +337,7 @@ loop:
 				flush()
 			}
 			done++
+			e.observe(d.Status)
 			if e.Progress != nil {
 				e.Progress(done, pending)
 			}
@@ -418,6 +429,7 @@ func (e *Engine) Compose(list subscribers.List, ed digest.Edition, prep *render.
 		UnsubscribeURL:    rc.UnsubscribeURL,
 		UnsubscribeMailto: mailtoURL,
 		FeedbackID:        fmt.Sprintf("%s:%s:newsdigest", ed.ID, list.Name),
+		ReturnPath:        e.ReturnPath(list, ed, sub),
 		Text:              text,
 		HTML:              html,
 	})
@@ -521,6 +533,9 @@ func (w *worker) attempt(ctx context.Context, j job) (digest.Delivery, error) {
 		// A dropped session is replaced before the retry.
 		w.tr.Close()
 		w.tr = nil
+		if e.Metrics != nil {
+			e.Metrics.Retry()
+		}
 		e.log().Warn("temporary failure, retrying", "email", d.Email, "attempt", attempt, "reply", d.Reply)
 		if !sleep(ctx, jitter(backoff, attempt)) {
 			return d, nil // still queued
@@ -551,3 +566,35 @@ type smtpTransport struct{ c *mailer.Conn }
 
 func (t smtpTransport) Send(ctx context.Context, m *mail.Msg) error { return t.c.Send(ctx, m) }
 func (t smtpTransport) Close() error                                { return t.c.Close() }
+
+// Metrics is what the engine reports to (digest/metrics implements it).
+type Metrics interface {
+	Delivery(st digest.DeliveryStatus) // a delivery reached a final state
+	Retry()                            // a temporary failure will be retried
+	QueueDepth(delta int)              // deliveries queued (+) or done (-)
+	EditionDone(d time.Duration)       // a run of Deliver ended
+}
+
+func (e *Engine) observe(st digest.DeliveryStatus) {
+	if e.Metrics != nil {
+		e.Metrics.Delivery(st)
+		e.Metrics.QueueDepth(-1)
+	}
+}
+
+// ReturnPath returns the VERP envelope sender of sub's copy of ed
+// (bounces+TOKEN@bounce-domain), the bare BounceAddress for a subscriber
+// whose ID cannot be signed, or "" (the From) without a BounceAddress.
+func (e *Engine) ReturnPath(list subscribers.List, ed digest.Edition, sub subscribers.Subscriber) string {
+	if e.BounceAddress == "" {
+		return ""
+	}
+	if e.Signer != nil {
+		if tok, ok := e.Signer.SignBounce(sub.ID, list.Name, ed.Slot); ok {
+			if addr, err := subscribers.VERPAddress(e.BounceAddress, tok); err == nil {
+				return addr
+			}
+		}
+	}
+	return e.BounceAddress
+}
