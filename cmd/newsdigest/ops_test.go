@@ -5,15 +5,21 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/smtp"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	gosmtp "github.com/emersion/go-smtp"
+
 	"newsdigest/digest/boltstore"
 	"newsdigest/digest/capture"
+	"newsdigest/digest/delivery"
+	"newsdigest/digest/metrics"
 	"newsdigest/subscribers"
 )
 
@@ -136,11 +142,38 @@ func TestBounceListenerSuppressesBeforeNextEdition(t *testing.T) {
 		"NEWSDIGEST_SHUTDOWN_GRACE=5s",
 	)
 	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>")
-	c.ok("subscribers", "add", "ann@mail.example.net")
-	c.ok("subscribers", "add", "bob@example.org")
+	c.ok("lists", "add", "weekly", "--from", "Gazette <digest@gazette.example>")
+	c.ok("subscribers", "add", "ann@mail.example.net", "--list", "daily", "--list", "weekly")
+	c.ok("subscribers", "add", "bob@example.org", "--list", "daily", "--list", "weekly")
 	now := nowRFC1123()
 	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
 	annID := subscriberID(t, c, "ann@mail.example.net")
+
+	// The first edition: each copy carries its VERP return path.
+	if out := c.ok("send", "--list", "daily", "--yes", "--force"); !strings.Contains(out, "2 sent") {
+		t.Fatalf("send: %s", out)
+	}
+	var verp string
+	for _, msg := range relay.Messages() {
+		if !strings.HasPrefix(msg.From, "bounces+") || !strings.HasSuffix(msg.From, "@bounce.gazette.example") {
+			t.Errorf("envelope sender %q is not a VERP address", msg.From)
+		}
+		if msg.To[0] == "ann@mail.example.net" {
+			verp = msg.From
+		}
+	}
+	signer, err := subscribers.NewSigner([]byte(opsSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, ok := subscribers.VERPToken(verp)
+	if !ok {
+		t.Fatalf("no VERP token in %q", verp)
+	}
+	claims, err := signer.VerifyBounce(tok)
+	if err != nil || claims.SubscriberID != annID || !claims.OnList("daily") {
+		t.Fatalf("VERP token of ann's copy: %+v, %v", claims, err)
+	}
 
 	stop := serveUntil(t, c)
 	admin := "http://" + envOf(c, "NEWSDIGEST_ADMIN_ADDR")
@@ -158,15 +191,6 @@ func TestBounceListenerSuppressesBeforeNextEdition(t *testing.T) {
 	}
 
 	// The DSN a relay sends back to ann's VERP return path.
-	signer, err := subscribers.NewSigner([]byte(opsSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, ok := signer.SignBounce(annID, "daily", time.Now().UTC().Truncate(time.Minute))
-	if !ok {
-		t.Fatalf("no token for ID %q", annID)
-	}
-	verp := "bounces+" + tok + "@bounce.gazette.example"
 	dsn := strings.ReplaceAll(readTestdata(t, "postfix-hard.eml"), "bounces+ahek7jdpggq3fq6u4x3aogbjhjfvy3l6r6inr5z2je4vwhwu6a7a@", "bounces+"+tok+"@")
 	if err := smtp.SendMail(bounceAddr, nil, "", []string{verp}, []byte(dsn)); err != nil {
 		t.Fatalf("mailing the DSN to the listener: %v", err)
@@ -218,9 +242,9 @@ func TestBounceListenerSuppressesBeforeNextEdition(t *testing.T) {
 	}
 	st.Close()
 
-	// The next edition goes to bob only.
+	// The next edition (the other list's) goes to bob only.
 	before := relay.Count()
-	if out := c.ok("send", "--yes", "--force"); !strings.Contains(out, "1 sent") {
+	if out := c.ok("send", "--list", "weekly", "--yes", "--force"); !strings.Contains(out, "1 sent") {
 		t.Errorf("send: %s", out)
 	}
 	for _, msg := range relay.Messages()[before:] {
@@ -312,4 +336,94 @@ func TestBackupRestoreCLI(t *testing.T) {
 		t.Errorf("restore of junk: %d %q", code, errs)
 	}
 	c.ok("subscribers", "show", "ann@example.org")
+}
+
+// TestMetricsAfterSendAndBackupDuringSend sends an edition through the
+// engine as the CLI wires it, with metrics: one address refused (550
+// 5.1.1), one deferred once (451), the rest accepted. A hot backup is taken
+// while the first message is held in the relay; it must open and pass
+// bbolt's check. /metrics then shows the counts.
+func TestMetricsAfterSendAndBackupDuringSend(t *testing.T) {
+	relay, err := capture.Start("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	c := newCLI(t, relay.Addr())
+	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>")
+	for _, a := range []string{"ann@example.org", "bad@example.org", "retry@example.org"} {
+		c.ok("subscribers", "add", a)
+	}
+	now := nowRFC1123()
+	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+
+	started, backedUp := make(chan struct{}), make(chan struct{})
+	var once, retryOnce sync.Once
+	relay.SetReply(func(_, to string) error {
+		once.Do(func() { close(started); <-backedUp })
+		switch to {
+		case "bad@example.org":
+			return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		case "retry@example.org":
+			var err error
+			retryOnce.Do(func() {
+				err = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+			})
+			return err
+		}
+		return nil
+	})
+
+	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Environ: c.environ}
+	if err := m.open(); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	e, err := m.engine("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	met := metrics.New()
+	e.Metrics, e.RetryBase = met, 5*time.Millisecond
+	ed, _, err := e.Start("daily")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		res delivery.Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { r, err := e.Deliver(context.Background(), ed.ID); done <- result{r, err} }()
+
+	<-started // a message is in flight
+	backup := filepath.Join(c.dir, "during-send.db")
+	f, err := os.Create(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.store.Backup(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	close(backedUp)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if err := verifyDB(backup); err != nil {
+		t.Errorf("backup taken during the send: %v", err)
+	}
+
+	rec := httptest.NewRecorder()
+	met.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	out := rec.Body.String()
+	for _, want := range []string{
+		"newsdigest_messages_sent_total 2", "newsdigest_messages_failed_total 1", "newsdigest_messages_retried_total 1",
+		"newsdigest_queue_depth 0", "newsdigest_edition_duration_seconds_count 1",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("/metrics lacks %q (result %v)", want, r.res)
+		}
+	}
 }
