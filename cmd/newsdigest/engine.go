@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync/atomic"
 
-	"github.com/wneessen/go-mail"
 	"golang.org/x/time/rate"
 
 	"newsdigest/digest"
@@ -50,7 +49,14 @@ func (m *Main) engine(dryRunDir string) (*delivery.Engine, error) {
 			PostalAddress: m.cfg.Site.PostalAddress, Footer: m.cfg.Site.Footer, Lang: m.cfg.Site.Lang,
 			AccentColor: m.cfg.Site.AccentColor, LinkColor: m.cfg.Site.LinkColor,
 		},
-		MaxRetries: m.cfg.SMTP.Retries,
+		MaxRetries:        m.cfg.SMTP.Retries,
+		PauseErrors:       m.cfg.SMTP.PauseErrors,
+		DomainConcurrency: m.cfg.SMTP.DomainConcurrency,
+	}
+	if m.cfg.DKIM.Domain != "" {
+		if e.DKIM, err = mailer.LoadDKIM(m.cfg.DKIM.Domain, m.cfg.DKIM.Selector, m.cfg.DKIM.KeyFile); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
 	}
 	if m.cfg.SMTP.Rate > 0 {
 		burst := m.cfg.SMTP.Burst
@@ -85,12 +91,11 @@ type emlTransport struct {
 	n   *atomic.Int64
 }
 
-func (t *emlTransport) Send(_ context.Context, msg *mail.Msg) error {
-	to, err := msg.GetRecipients()
-	if err != nil || len(to) == 0 {
+func (t *emlTransport) Send(_ context.Context, env mailer.Envelope, parts ...[]byte) error {
+	if len(env.To) == 0 {
 		return fmt.Errorf("dry run: message without recipient")
 	}
-	_, err = mailer.WriteEML(t.dir, fmt.Sprintf("%06d-%s", t.n.Add(1), to[0]), msg)
+	_, err := mailer.WriteEMLBytes(t.dir, fmt.Sprintf("%06d-%s", t.n.Add(1), env.To[0]), parts...)
 	return err
 }
 

@@ -420,3 +420,83 @@ func (s *Store) SentArticles(list string, since time.Time) (map[string]bool, err
 	}
 	return out, nil
 }
+
+// PendingRecipients pages through the edition's queued records like
+// PendingDeliveries and, in the same read transaction, looks up each
+// recipient's subscriber record and suppression: fn gets the record, the
+// subscriber (a zero Subscriber when the address is no longer one) and
+// the suppression reason ("" when not suppressed). fn runs inside the read
+// transaction: it must only copy what it needs and return. It returns the
+// number of records passed to fn.
+func (s *Store) PendingRecipients(editionID, after string, limit int, fn func(d digest.Delivery, sub subscribers.Subscriber, suppressed string)) (int, error) {
+	if limit < 0 {
+		return 0, fmt.Errorf("boltstore: pending recipients of %s: negative limit %d", editionID, limit)
+	}
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if _, err := getEdition(tx, editionID); err != nil {
+			return err
+		}
+		lb, _ := ledger(tx, editionID)
+		if lb.pending == nil || lb.records == nil {
+			return nil
+		}
+		sups := tx.Bucket(bucketSuppressions)
+		c := lb.pending.Cursor()
+		k, _ := c.First()
+		if after != "" {
+			k, _ = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, _ = c.Next()
+			}
+		}
+		for ; k != nil; k, _ = c.Next() {
+			var d digest.Delivery
+			found, err := getJSON(lb.records, k, &d)
+			if err != nil {
+				return err
+			}
+			if !found {
+				return fmt.Errorf("boltstore: edition %s: %s is pending but has no delivery record: run a check", editionID, k)
+			}
+			sub, _, err := getSubscriber(tx, string(k))
+			if err != nil {
+				return err
+			}
+			reason := ""
+			if raw := sups.Get(k); raw != nil {
+				var sup Suppression
+				if _, err := getJSON(sups, k, &sup); err != nil {
+					return err
+				}
+				reason = sup.Reason
+				if reason == "" {
+					reason = "suppressed"
+				}
+			}
+			fn(d, sub, reason)
+			n++
+			if limit > 0 && n == limit {
+				break
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// CountPending returns how many of the edition's records are queued.
+func (s *Store) CountPending(editionID string) (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if _, err := getEdition(tx, editionID); err != nil {
+			return err
+		}
+		lb, _ := ledger(tx, editionID)
+		if lb.pending != nil {
+			n = lb.pending.Stats().KeyN
+		}
+		return nil
+	})
+	return n, err
+}

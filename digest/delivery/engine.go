@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,15 +32,24 @@ type Store interface {
 	UpdateEdition(id string, fn func(*digest.Edition) error) (digest.Edition, error)
 	QueueDeliveries(editionID string, emails []string) (int, error)
 	PendingDeliveries(editionID, after string, limit int) ([]digest.Delivery, error)
+	// PendingRecipients pages through the queued records with each
+	// recipient's subscriber record and suppression reason, read in one
+	// transaction; fn must only copy.
+	PendingRecipients(editionID, after string, limit int, fn func(d digest.Delivery, sub subscribers.Subscriber, suppressed string)) (int, error)
+	CountPending(editionID string) (int, error)
 	RecordDeliveries(ds []digest.Delivery) error
 	Suppressed(email string) (reason string, ok bool, err error)
 	Suppress(email, reason string, at time.Time) error
 }
 
-// Transport carries finished messages: an SMTP session, or a directory of
-// .eml files for dry runs. Each worker dials its own.
+// Transport carries encoded messages: an SMTP session, or a directory of
+// .eml files for dry runs. Each worker dials its own. Send delivers the
+// concatenation of parts (CRLF line ends; e.g. a DKIM-Signature field and
+// the message from mailer.Encode) to env's recipients; an error that is a
+// *mailer.SendError says whether to retry and whether the server kept the
+// message anyway.
 type Transport interface {
-	Send(ctx context.Context, m *mail.Msg) error
+	Send(ctx context.Context, env mailer.Envelope, parts ...[]byte) error
 	Close() error
 }
 
@@ -70,11 +80,26 @@ type Engine struct {
 	Limiter    *rate.Limiter // shared by all workers; nil = no limit
 	MaxRetries int           // on temporary failures; default 3
 	RetryBase  time.Duration // first back-off; default 1s
-	BatchSize  int           // ledger records per commit; default 256
+	// PauseErrors pauses the edition when this share (0–1] of the last
+	// PauseWindow SMTP attempts failed; 0 never pauses.
+	PauseErrors float64
+	// DomainConcurrency caps the messages in flight at once to one
+	// recipient domain, across workers; 0 = no cap.
+	DomainConcurrency int
+	// DKIM, if set, signs every message over the bytes that are sent.
+	DKIM *mailer.DKIM
 	// Progress, if set, is called after each recorded delivery with the
-	// number done and the total for this run.
+	// number done and the total for this run. It runs on the ledger
+	// writer: keep it quick.
 	Progress func(done, total int)
 }
+
+// PauseWindow is how many recent SMTP attempts Engine.PauseErrors looks at.
+const PauseWindow = 100
+
+// ErrPaused is wrapped by Deliver's error when the edition was paused:
+// too many failures, no transport, or a stop. Resume continues it.
+var ErrPaused = errors.New("edition paused")
 
 // ErrNothingNew is returned when an edition would have no new stories.
 var ErrNothingNew = errors.New("no new stories since the last edition")
@@ -195,15 +220,52 @@ func (r Result) String() string {
 		r.Edition, r.Sent, r.Failed, r.Suppressed, r.Elapsed.Round(time.Millisecond))
 }
 
+// job is one queued delivery with what the store knew of its recipient
+// when its page was read.
 type job struct {
-	d   digest.Delivery
-	sub subscribers.Subscriber
+	d          digest.Delivery
+	sub        subscribers.Subscriber
+	suppressed string // suppression reason; "" = not suppressed
 }
 
+// record is an outcome on its way to the ledger. done, when set, receives
+// the commit's error once the record is durable (or not).
+type record struct {
+	d    digest.Delivery
+	done chan error
+}
+
+// stopCause says why a run stopped early.
+type stopCause struct {
+	reason string // for the edition's Reason
+	err    error
+	pause  bool // pause the edition (false: a ledger failure, nothing to pause for)
+}
+
+func (c *stopCause) Error() string { return c.reason }
+func (c *stopCause) Unwrap() error { return c.err }
+
+// feedPage is how many queued deliveries the feeder reads per transaction.
+// Subscriber status and suppressions are checked when the page is read,
+// moments before the messages go out.
+const feedPage = 256
+
 // Deliver sends every queued delivery of the edition and records each
-// outcome in the ledger. It can be called again after a stop or a crash:
-// only deliveries still queued are sent. When ctx is cancelled it stops
-// taking new messages, lets those in flight finish and flushes the ledger.
+// outcome in the ledger. It can be called again after a stop, a pause or
+// a crash: only deliveries still queued are sent.
+//
+// Outcomes are group-committed: the ledger writer commits whatever
+// outcomes are waiting as soon as its previous commit is done, and a
+// worker does not start its next SMTP transaction before the outcome of
+// its previous message is durable. So at any moment at most Workers
+// messages are accepted by the server without being recorded as sent,
+// and a kill -9 sends at most that many twice on resume.
+//
+// When ctx is cancelled, when no transport can be opened, or when
+// PauseErrors is passed, it stops taking new messages, lets those in
+// flight finish, commits their outcomes, marks the edition paused with the
+// reason and returns an error wrapping ErrPaused (and ctx's error after a
+// cancel). Queued deliveries stay queued.
 func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) {
 	start := time.Now()
 	res := Result{Edition: editionID}
@@ -219,7 +281,11 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	if err != nil {
 		return res, err
 	}
-	pending, err := e.countPending(ed.ID)
+	from, err := subscribers.ParseAddress(list.From)
+	if err != nil {
+		return res, fmt.Errorf("list %s: from: %w", list.Name, err)
+	}
+	pending, err := e.Store.CountPending(ed.ID)
 	if err != nil {
 		return res, err
 	}
@@ -227,104 +293,109 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 		res.Elapsed = time.Since(start)
 		return res, nil
 	}
-	workers := max(e.Workers, 1)
-	if workers > pending {
-		workers = pending
-	}
+	workers := min(max(e.Workers, 1), pending)
 
+	stopCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	r := &run{
+		e: e, list: list, ed: ed, prep: prep, domain: domainOf(from.Address),
+		stopCtx: stopCtx, stop: stop,
+		records: make(chan record, workers*4),
+		window:  newFailWindow(PauseWindow),
+		gate:    newDomainGate(e.DomainConcurrency),
+	}
 	jobs := make(chan job, workers*2)
-	results := make(chan digest.Delivery, workers*2)
-	var wg sync.WaitGroup
-	var dialErr error
-	var dialOnce sync.Once
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := &worker{e: e, list: list, ed: ed, prep: prep}
-			defer w.close()
-			for j := range jobs {
-				if ctx.Err() != nil {
-					continue // stopping: leave it queued
-				}
-				d, final, err := w.deliver(ctx, j)
-				if err != nil { // no transport: leave the rest queued
-					dialOnce.Do(func() { dialErr = err })
-					for range jobs {
-					}
-					return
-				}
-				if final {
-					results <- d
-				}
-			}
-		}()
-	}
 
-	// Feeder: page through the queued deliveries without holding a
+	// Feeder: pages through the queued deliveries without holding a
 	// transaction while mail is sent.
 	feedErr := make(chan error, 1)
 	go func() {
 		defer close(jobs)
 		after := ""
+		page := make([]job, 0, feedPage)
 		for {
-			ds, err := e.Store.PendingDeliveries(ed.ID, after, 500)
+			page = page[:0]
+			_, err := e.Store.PendingRecipients(ed.ID, after, feedPage, func(d digest.Delivery, sub subscribers.Subscriber, sup string) {
+				if sub.Email == "" {
+					sub.Email = d.Email
+				}
+				page = append(page, job{d: d, sub: sub, suppressed: sup})
+			})
 			if err != nil {
 				feedErr <- err
+				stop(&stopCause{reason: "reading the queue: " + err.Error(), err: err})
 				return
 			}
-			if len(ds) == 0 {
+			if len(page) == 0 {
 				feedErr <- nil
 				return
 			}
-			for _, d := range ds {
-				after = d.Email
-				sub, err := e.Store.GetSubscriber(d.Email)
-				if err != nil {
-					sub = subscribers.Subscriber{Email: d.Email}
-				}
+			after = page[len(page)-1].d.Email
+			for _, j := range page {
 				select {
-				case jobs <- job{d: d, sub: sub}:
-				case <-ctx.Done():
+				case jobs <- j:
+				case <-stopCtx.Done():
 					feedErr <- nil
 					return
 				}
 			}
 		}
 	}()
-	go func() { wg.Wait(); close(results) }()
 
-	// Ledger writer: one commit per batch.
-	batchSize := e.BatchSize
-	if batchSize <= 0 {
-		batchSize = 256
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &worker{r: r, done: make(chan error, 1)}
+			defer w.close()
+			w.loop(jobs)
+		}()
 	}
-	var batch []digest.Delivery
+	go func() { wg.Wait(); close(r.records) }()
+
+	// Ledger writer: group commit. It takes every outcome waiting, commits
+	// them in one transaction, tells the workers waiting on them, and
+	// starts again at once.
 	var recordErr error
-	flush := func() {
-		if len(batch) == 0 || recordErr != nil {
-			return
-		}
-		if err := e.Store.RecordDeliveries(batch); err != nil {
-			recordErr = err
-		}
-		batch = batch[:0]
-	}
-	ticker := time.NewTicker(250 * time.Millisecond)
-	defer ticker.Stop()
 	done := 0
 	if e.Metrics != nil {
 		e.Metrics.QueueDepth(pending)
 		defer func() { e.Metrics.QueueDepth(done - pending); e.Metrics.EditionDone(time.Since(start)) }()
 	}
-loop:
-	for {
-		select {
-		case d, ok := <-results:
-			if !ok {
-				break loop
+	batch := make([]record, 0, 256)
+	ds := make([]digest.Delivery, 0, 256)
+	for rec := range r.records {
+		batch = append(batch[:0], rec)
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case rec, ok := <-r.records:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, rec)
+			default:
+				break drain
 			}
-			switch d.Status {
+		}
+		ds = ds[:0]
+		for _, rec := range batch {
+			ds = append(ds, rec.d)
+		}
+		err := e.Store.RecordDeliveries(ds)
+		if err != nil && recordErr == nil {
+			recordErr = err
+			stop(&stopCause{reason: "recording deliveries: " + err.Error(), err: err})
+		}
+		for _, rec := range batch {
+			if rec.done != nil {
+				rec.done <- err
+			}
+			if err != nil {
+				continue
+			}
+			switch rec.d.Status {
 			case digest.DeliverySent:
 				res.Sent++
 			case digest.DeliveryFailed:
@@ -332,20 +403,13 @@ loop:
 			case digest.DeliverySuppressed:
 				res.Suppressed++
 			}
-			batch = append(batch, d)
-			if len(batch) >= batchSize {
-				flush()
-			}
 			done++
-			e.observe(d.Status)
+			e.observe(rec.d.Status)
 			if e.Progress != nil {
 				e.Progress(done, pending)
 			}
-		case <-ticker.C:
-			flush()
 		}
 	}
-	flush()
 	res.Elapsed = time.Since(start)
 	if err := <-feedErr; err != nil {
 		return res, err
@@ -353,13 +417,14 @@ loop:
 	if recordErr != nil {
 		return res, fmt.Errorf("recording deliveries: %w", recordErr)
 	}
-	if dialErr != nil {
-		e.pause(ed.ID, dialErr.Error())
-		return res, fmt.Errorf("edition %s paused: %w", ed.ID, dialErr)
+	var cause *stopCause
+	if errors.As(context.Cause(stopCtx), &cause) && cause.pause {
+		e.pause(ed.ID, cause.reason)
+		return res, fmt.Errorf("edition %s %w: %s", ed.ID, ErrPaused, cause.reason)
 	}
 	if ctx.Err() != nil {
 		e.pause(ed.ID, "stopped by signal")
-		return res, fmt.Errorf("edition %s stopped: %w", ed.ID, ctx.Err())
+		return res, fmt.Errorf("edition %s stopped: %w (%w)", ed.ID, ctx.Err(), ErrPaused)
 	}
 	return res, nil
 }
@@ -376,16 +441,123 @@ func (e *Engine) pause(id, reason string) {
 	}
 }
 
-func (e *Engine) countPending(id string) (int, error) {
-	n, after := 0, ""
-	for {
-		ds, err := e.Store.PendingDeliveries(id, after, 5000)
-		if err != nil || len(ds) == 0 {
-			return n, err
-		}
-		n += len(ds)
-		after = ds[len(ds)-1].Email
+// run is the state one Deliver call shares between its workers.
+type run struct {
+	e       *Engine
+	list    subscribers.List
+	ed      digest.Edition
+	prep    *render.Prepared
+	domain  string // the From address's domain
+	stopCtx context.Context
+	stop    context.CancelCauseFunc
+	records chan record
+	window  *failWindow
+	gate    *domainGate
+}
+
+// observe counts one SMTP attempt towards the pause threshold.
+func (r *run) observe(failed bool, reply string) {
+	if r.e.PauseErrors <= 0 {
+		return
 	}
+	n, fails := r.window.add(failed)
+	if n >= PauseWindow && float64(fails) >= r.e.PauseErrors*float64(n) {
+		r.stop(&stopCause{pause: true, reason: fmt.Sprintf("%d of the last %d attempts failed (smtp.pause_errors = %g); last reply: %s",
+			fails, n, r.e.PauseErrors, reply)})
+	}
+}
+
+// failWindow is a ring of the last attempts' outcomes.
+type failWindow struct {
+	mu    sync.Mutex
+	ring  []bool
+	next  int
+	n     int
+	fails int
+}
+
+func newFailWindow(size int) *failWindow { return &failWindow{ring: make([]bool, size)} }
+
+// add records one outcome and returns the attempts in the window and the
+// failures among them.
+func (w *failWindow) add(failed bool) (n, fails int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n == len(w.ring) {
+		if w.ring[w.next] {
+			w.fails--
+		}
+	} else {
+		w.n++
+	}
+	w.ring[w.next] = failed
+	if failed {
+		w.fails++
+	}
+	w.next = (w.next + 1) % len(w.ring)
+	return w.n, w.fails
+}
+
+// domainGate caps the messages in flight per recipient domain.
+type domainGate struct {
+	max int
+	mu  sync.Mutex
+	sem map[string]chan struct{}
+}
+
+func newDomainGate(max int) *domainGate {
+	return &domainGate{max: max, sem: make(map[string]chan struct{})}
+}
+
+// acquire waits for a slot for domain; false when ctx is done first.
+func (g *domainGate) acquire(ctx context.Context, domain string) bool {
+	if g.max <= 0 {
+		return true
+	}
+	g.mu.Lock()
+	s := g.sem[domain]
+	if s == nil {
+		s = make(chan struct{}, g.max)
+		g.sem[domain] = s
+	}
+	g.mu.Unlock()
+	select {
+	case s <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (g *domainGate) release(domain string) {
+	if g.max <= 0 {
+		return
+	}
+	g.mu.Lock()
+	s := g.sem[domain]
+	g.mu.Unlock()
+	<-s
+}
+
+func domainOf(addr string) string {
+	return strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+}
+
+// Encode writes msg to buf and signs it when the engine has a DKIM key. It
+// returns the envelope and the parts to send, in order.
+func (e *Engine) Encode(msg *mail.Msg, buf *bytes.Buffer) (mailer.Envelope, [][]byte, error) {
+	env, err := mailer.Encode(msg, buf)
+	if err != nil {
+		return env, nil, err
+	}
+	if e.DKIM == nil {
+		return env, [][]byte{buf.Bytes()}, nil
+	}
+	sig, err := e.DKIM.Sign(buf.Bytes())
+	if err != nil {
+		return env, nil, err
+	}
+	return env, [][]byte{sig, buf.Bytes()}, nil
 }
 
 // Recipient returns the per-recipient values of sub's copy of list's
@@ -436,11 +608,11 @@ func (e *Engine) Compose(list subscribers.List, ed digest.Edition, prep *render.
 }
 
 type worker struct {
-	e    *Engine
-	list subscribers.List
-	ed   digest.Edition
-	prep *render.Prepared
+	r    *run
 	tr   Transport
+	buf  bytes.Buffer
+	done chan error // the ledger's answer for this worker's last sent message
+	wait bool       // a sent message's outcome is not durable yet
 }
 
 func (w *worker) close() {
@@ -449,31 +621,82 @@ func (w *worker) close() {
 	}
 }
 
-// deliver sends one job, retrying temporary failures. final is false when
-// the delivery stays queued (a stop came during a back-off). It returns an
-// error only when no transport can be opened at all.
-func (w *worker) deliver(ctx context.Context, j job) (d digest.Delivery, final bool, err error) {
-	d, err = w.attempt(ctx, j)
-	return d, err == nil && d.Status != digest.DeliveryQueued, err
+// durable waits until the outcome of the worker's previous sent message is
+// committed. false: the ledger failed, stop.
+func (w *worker) durable() bool {
+	if !w.wait {
+		return true
+	}
+	w.wait = false
+	return <-w.done == nil
 }
 
-func (w *worker) attempt(ctx context.Context, j job) (digest.Delivery, error) {
-	e := w.e
-	d := j.d
+func (w *worker) loop(jobs <-chan job) {
+	r := w.r
+	for j := range jobs {
+		if r.stopCtx.Err() != nil {
+			continue // stopping: leave it queued
+		}
+		// Prepare the next message while the previous outcome commits.
+		d, env, parts, ready := w.prepare(j)
+		if !w.durable() {
+			r.stop(nil)
+			continue
+		}
+		if !ready {
+			r.records <- record{d: d}
+			continue
+		}
+		if r.stopCtx.Err() != nil {
+			continue
+		}
+		d, final := w.send(j.d.Email, d, env, parts)
+		if !final {
+			continue // still queued
+		}
+		if d.Status == digest.DeliverySent {
+			r.records <- record{d: d, done: w.done}
+			w.wait = true
+		} else {
+			r.records <- record{d: d}
+		}
+	}
+	w.durable()
+}
+
+// prepare checks the recipient and composes their message into the
+// worker's buffer. ready is false when d is already final (suppressed,
+// not confirmed, or a message that cannot be built).
+func (w *worker) prepare(j job) (d digest.Delivery, env mailer.Envelope, parts [][]byte, ready bool) {
+	r := w.r
+	e := r.e
+	d = j.d
 	d.At = e.now()
-	if reason, ok, err := e.Store.Suppressed(d.Email); err == nil && ok {
-		d.Status, d.Reply = digest.DeliverySuppressed, "suppressed: "+reason
-		return d, nil
+	if j.suppressed != "" {
+		d.Status, d.Reply = digest.DeliverySuppressed, "suppressed: "+j.suppressed
+		return d, env, nil, false
 	}
-	if j.sub.StatusOn(w.list.Name) != subscribers.Confirmed {
-		d.Status, d.Reply = digest.DeliverySuppressed, fmt.Sprintf("not confirmed on %s (%s)", w.list.Name, orNone(string(j.sub.StatusOn(w.list.Name))))
-		return d, nil
+	if st := j.sub.StatusOn(r.list.Name); st != subscribers.Confirmed {
+		d.Status, d.Reply = digest.DeliverySuppressed, fmt.Sprintf("not confirmed on %s (%s)", r.list.Name, orNone(string(st)))
+		return d, env, nil, false
 	}
-	msg, err := e.Compose(w.list, w.ed, w.prep, j.sub)
+	msg, err := e.Compose(r.list, r.ed, r.prep, j.sub)
+	if err == nil {
+		env, parts, err = e.Encode(msg, &w.buf)
+	}
 	if err != nil {
 		d.Status, d.Reply = digest.DeliveryFailed, err.Error()
-		return d, nil
+		return d, env, nil, false
 	}
+	return d, env, parts, true
+}
+
+// send sends one prepared message, retrying temporary failures with
+// back-off. final is false when the delivery stays queued (stopping).
+func (w *worker) send(email string, d digest.Delivery, env mailer.Envelope, parts [][]byte) (digest.Delivery, bool) {
+	r := w.r
+	e := r.e
+	ctx := r.stopCtx
 	retries := e.MaxRetries
 	if retries <= 0 {
 		retries = 3
@@ -482,63 +705,73 @@ func (w *worker) attempt(ctx context.Context, j job) (digest.Delivery, error) {
 	if backoff <= 0 {
 		backoff = time.Second
 	}
+	domain := domainOf(email)
 	for attempt := 1; ; attempt++ {
 		d.Attempts = attempt
 		if w.tr == nil {
 			tr, err := e.Dial(context.WithoutCancel(ctx))
 			if err != nil {
+				r.observe(true, err.Error())
 				if attempt > retries {
-					return d, err
+					// No transport at all: pause, leave it queued.
+					r.stop(&stopCause{pause: true, reason: err.Error(), err: err})
+					return d, false
 				}
 				if !sleep(ctx, jitter(backoff, attempt)) {
-					return d, nil // stopping: still queued
+					return d, false
 				}
 				continue
 			}
 			w.tr = tr
 		}
 		if e.Limiter != nil {
-			if err := e.Limiter.Wait(context.WithoutCancel(ctx)); err != nil {
-				return d, err
+			if err := e.Limiter.Wait(ctx); err != nil {
+				return d, false // stopping: still queued
 			}
 		}
-		err := w.tr.Send(context.WithoutCancel(ctx), msg)
-		d.At = e.now()
-		if err == nil {
-			d.Status, d.MessageID, d.Reply = digest.DeliverySent, msg.GetMessageID(), ""
-			return d, nil
+		if !r.gate.acquire(ctx, domain) {
+			return d, false
 		}
+		// Once begun, a transaction finishes even if a stop comes.
+		err := w.tr.Send(context.WithoutCancel(ctx), env, parts...)
+		r.gate.release(domain)
+		d.At = e.now()
 		var se *mailer.SendError
-		if errors.As(err, &se) && se.Delivered {
-			d.Status, d.MessageID, d.Reply = digest.DeliverySent, msg.GetMessageID(), ""
-			return d, nil
+		if err == nil || errors.As(err, &se) && se.Delivered {
+			r.observe(false, "")
+			d.Status, d.MessageID, d.Reply = digest.DeliverySent, env.MessageID, ""
+			return d, true
 		}
 		d.Reply = err.Error()
+		r.observe(true, d.Reply)
 		temporary := true
-		if errors.As(err, &se) {
+		if se != nil {
 			temporary = se.Temporary
+			d.Reply = se.Reply
 			if se.Code >= 500 && (strings.HasPrefix(se.Enhanced, "5.1.") || strings.Contains(se.Reply, " 5.1.")) {
-				if err := e.Store.Suppress(d.Email, "hard bounce: "+se.Reply, d.At); err != nil {
-					e.log().Error("suppressing", "email", d.Email, "err", err)
+				if err := e.Store.Suppress(email, "hard bounce: "+se.Reply, d.At); err != nil {
+					e.log().Error("suppressing", "email", email, "err", err)
 				}
 			}
 		}
 		if !temporary || attempt > retries {
 			d.Status = digest.DeliveryFailed
-			return d, nil
+			return d, true
 		}
 		if ctx.Err() != nil {
-			return d, nil // stopping: still queued
+			return d, false // stopping: still queued
 		}
 		// A dropped session is replaced before the retry.
-		w.tr.Close()
-		w.tr = nil
+		if se == nil || se.Code == 0 {
+			w.tr.Close()
+			w.tr = nil
+		}
 		if e.Metrics != nil {
 			e.Metrics.Retry()
 		}
-		e.log().Warn("temporary failure, retrying", "email", d.Email, "attempt", attempt, "reply", d.Reply)
+		e.log().Warn("temporary failure, retrying", "email", email, "attempt", attempt, "reply", d.Reply)
 		if !sleep(ctx, jitter(backoff, attempt)) {
-			return d, nil // still queued
+			return d, false
 		}
 	}
 }
@@ -564,8 +797,10 @@ func SMTPDialer(cfg mailer.Config) Dialer {
 
 type smtpTransport struct{ c *mailer.Conn }
 
-func (t smtpTransport) Send(ctx context.Context, m *mail.Msg) error { return t.c.Send(ctx, m) }
-func (t smtpTransport) Close() error                                { return t.c.Close() }
+func (t smtpTransport) Send(ctx context.Context, env mailer.Envelope, parts ...[]byte) error {
+	return t.c.SendRaw(ctx, env, parts...)
+}
+func (t smtpTransport) Close() error { return t.c.Close() }
 
 // Metrics is what the engine reports to (digest/metrics implements it).
 type Metrics interface {

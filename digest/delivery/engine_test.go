@@ -89,8 +89,8 @@ func setup(t *testing.T, n, workers int) *fixture {
 	f.engine = &delivery.Engine{
 		Store: st, Renderer: r, Signer: signer, Clock: digest.FixedClock(now),
 		BaseURL: "https://gazette.example/newsletter", Workers: workers,
-		RetryBase: time.Millisecond, BatchSize: 16,
-		Dial: delivery.SMTPDialer(cfg),
+		RetryBase: time.Millisecond,
+		Dial:      delivery.SMTPDialer(cfg),
 	}
 	return f
 }

@@ -1,11 +1,13 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 
 	"newsdigest/digest"
+	"newsdigest/digest/mailer"
 	"newsdigest/subscribers"
 )
 
@@ -92,12 +94,17 @@ func (e *Engine) SendTest(ctx context.Context, listName, addr string) (digest.Ed
 	if err != nil {
 		return ed, err
 	}
+	var buf bytes.Buffer
+	env, parts, err := e.Encode(msg, &buf)
+	if err != nil {
+		return ed, err
+	}
 	tr, err := e.Dial(ctx)
 	if err != nil {
 		return ed, fmt.Errorf("connecting: %w", err)
 	}
 	defer tr.Close()
-	if err := tr.Send(ctx, msg); err != nil {
+	if err := tr.Send(ctx, env, parts...); err != nil {
 		return ed, fmt.Errorf("sending test copy to %s: %w", sub.Email, err)
 	}
 	return ed, nil
@@ -129,6 +136,7 @@ func (e *Engine) DryRun(ctx context.Context, listName string) (Result, error) {
 		return res, err
 	}
 	defer tr.Close()
+	var buf bytes.Buffer
 	after := ""
 	for ctx.Err() == nil {
 		emails, err := e.Store.ConfirmedEmails(list.Name, after, 1000)
@@ -147,7 +155,11 @@ func (e *Engine) DryRun(ctx context.Context, listName string) (Result, error) {
 			}
 			msg, err := e.Compose(list, ed, prep, sub)
 			if err == nil {
-				err = tr.Send(ctx, msg)
+				var env mailer.Envelope
+				var parts [][]byte
+				if env, parts, err = e.Encode(msg, &buf); err == nil {
+					err = tr.Send(ctx, env, parts...)
+				}
 			}
 			if err != nil {
 				res.Failed++

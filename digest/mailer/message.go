@@ -314,6 +314,16 @@ func NewMessageID(domain string) string {
 // is written to a temporary name and renamed, so a reader never sees half
 // a message.
 func WriteEML(dir, name string, m *gomail.Msg) (path string, err error) {
+	var buf bytes.Buffer
+	if _, err := m.WriteTo(&buf); err != nil {
+		return "", fmt.Errorf("mailer: writing %s: %w", name, err)
+	}
+	return WriteEMLBytes(dir, name, buf.Bytes())
+}
+
+// WriteEMLBytes is WriteEML for an encoded message: the concatenation of
+// parts (e.g. a DKIM-Signature field and the message from Encode).
+func WriteEMLBytes(dir, name string, parts ...[]byte) (path string, err error) {
 	clean := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._@-", r) {
 			return r
@@ -323,10 +333,6 @@ func WriteEML(dir, name string, m *gomail.Msg) (path string, err error) {
 	clean = strings.TrimLeft(clean, ".")
 	if clean == "" {
 		return "", fmt.Errorf("mailer: eml name %q is empty once cleaned", name)
-	}
-	var buf bytes.Buffer
-	if _, err := m.WriteTo(&buf); err != nil {
-		return "", fmt.Errorf("mailer: writing %s: %w", clean, err)
 	}
 	path = filepath.Join(dir, clean+".eml")
 	f, err := os.CreateTemp(dir, ".tmp-"+clean+"-*")
@@ -339,8 +345,10 @@ func WriteEML(dir, name string, m *gomail.Msg) (path string, err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err = f.Write(buf.Bytes()); err != nil {
-		return "", fmt.Errorf("mailer: %w", err)
+	for _, p := range parts {
+		if _, err = f.Write(p); err != nil {
+			return "", fmt.Errorf("mailer: %w", err)
+		}
 	}
 	if err = f.Close(); err != nil {
 		return "", fmt.Errorf("mailer: %w", err)

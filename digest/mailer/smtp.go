@@ -111,9 +111,10 @@ type Conn struct {
 	cfg    Config
 	client *gomail.Client
 
-	mu      sync.Mutex
-	session *smtp.Client // nil when broken or closed
-	closed  bool
+	mu         sync.Mutex
+	session    *smtp.Client // nil when broken or closed
+	closed     bool
+	pipelining *bool // whether the session's server offers PIPELINING; nil = not asked yet
 }
 
 // Dial opens an SMTP session as c says: TLS mandatory for "starttls" and
@@ -170,7 +171,7 @@ func (c *Conn) dial(ctx context.Context) error {
 	if err != nil {
 		return &SendError{Temporary: true, Reply: fmt.Sprintf("dial %s:%d: %v", c.cfg.Host, c.cfg.port(), err), Err: err}
 	}
-	c.session = s
+	c.session, c.pipelining = s, nil
 	return nil
 }
 

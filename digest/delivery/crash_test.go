@@ -1,0 +1,321 @@
+package delivery_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"newsdigest/digest"
+	"newsdigest/digest/boltstore"
+	"newsdigest/digest/delivery"
+	"newsdigest/digest/mailer"
+	"newsdigest/digest/render"
+	"newsdigest/subscribers"
+)
+
+// countServer is an SMTP server that keeps no message, only how many
+// copies each recipient got: a message counts once the whole body has
+// arrived, when the server answers 250.
+type countServer struct {
+	srv *smtp.Server
+	ln  net.Listener
+
+	mu     sync.Mutex
+	counts map[string]int
+	total  int
+	grew   chan struct{} // signalled on every accepted message
+}
+
+func startCountServer(t *testing.T) *countServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &countServer{ln: ln, counts: map[string]int{}, grew: make(chan struct{}, 1)}
+	cs.srv = smtp.NewServer(countBackend{cs})
+	cs.srv.Domain = "count.localhost"
+	cs.srv.ReadTimeout, cs.srv.WriteTimeout = time.Minute, time.Minute
+	cs.srv.ErrorLog = log.New(io.Discard, "", 0)
+	go cs.srv.Serve(ln)
+	t.Cleanup(func() { cs.srv.Close() })
+	return cs
+}
+
+func (cs *countServer) addr() (string, int) {
+	a := cs.ln.Addr().(*net.TCPAddr)
+	return a.IP.String(), a.Port
+}
+
+// snapshot returns the messages accepted and the distinct recipients.
+func (cs *countServer) snapshot() (total, distinct int) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.total, len(cs.counts)
+}
+
+type countBackend struct{ cs *countServer }
+
+func (b countBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &countSession{cs: b.cs}, nil
+}
+
+type countSession struct {
+	cs *countServer
+	to []string
+}
+
+func (s *countSession) Reset()                               { s.to = nil }
+func (s *countSession) Logout() error                        { return nil }
+func (s *countSession) Mail(string, *smtp.MailOptions) error { s.to = nil; return nil }
+func (s *countSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+func (s *countSession) Data(r io.Reader) error {
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	s.cs.mu.Lock()
+	for _, to := range s.to {
+		s.cs.counts[to]++
+		s.cs.total++
+	}
+	s.cs.mu.Unlock()
+	select {
+	case s.cs.grew <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+const crashWorkers = 4
+
+// TestCrashHelper is the sending process of TestKillNineAndResume: it
+// delivers the edition it is given and exits. It does nothing in a normal
+// test run.
+func TestCrashHelper(t *testing.T) {
+	dbPath := os.Getenv("NEWSDIGEST_CRASH_DB")
+	if dbPath == "" {
+		t.Skip("helper process of TestKillNineAndResume")
+	}
+	st, err := boltstore.Open(dbPath, boltstore.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	port, _ := strconv.Atoi(os.Getenv("NEWSDIGEST_CRASH_PORT"))
+	r, err := render.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := subscribers.NewSigner([]byte("0123456789abcdef0123456789abcdef"))
+	e := &delivery.Engine{
+		Store: st, Renderer: r, Signer: signer, Clock: digest.FixedClock(now),
+		BaseURL: "https://gazette.example/newsletter", Workers: crashWorkers, RetryBase: time.Millisecond,
+		Dial: delivery.SMTPDialer(mailer.Config{Host: "127.0.0.1", Port: port, TLS: "none", Timeout: 10 * time.Second}),
+	}
+	if _, err := e.Deliver(context.Background(), os.Getenv("NEWSDIGEST_CRASH_EDITION")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKillNineAndResume starts a 20,000-recipient send in a child process,
+// kills it with SIGKILL at ten random points, resumes each time, and
+// checks with the server's own count that nobody was missed, that each
+// resume sent at most the in-flight messages (one per worker) twice, and
+// that the bbolt file stays consistent.
+func TestKillNineAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the 20,000-recipient kill -9 test")
+	}
+	const n = 20000
+	dbPath := filepath.Join(t.TempDir(), "crash.db")
+	st, err := boltstore.Open(dbPath, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Clock = digest.FixedClock(now)
+	seed(t, st, n)
+	r, err := render.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, created, err := (&delivery.Engine{Store: st, Renderer: r, Clock: digest.FixedClock(now)}).Start("daily")
+	if err != nil || !created {
+		t.Fatalf("Start: %v %v", created, err)
+	}
+	st.Close()
+
+	t.Logf("seeded and queued %d at %s", n, time.Now().Format("15:04:05.000"))
+	helper := helperBinary(t)
+	cs := startCountServer(t)
+	_, port := cs.addr()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 4))
+	run := func(killAfter int) (exited bool) {
+		cmd := exec.Command(helper, "-test.run=^TestCrashHelper$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "NEWSDIGEST_CRASH_DB="+dbPath,
+			"NEWSDIGEST_CRASH_PORT="+strconv.Itoa(port), "NEWSDIGEST_CRASH_EDITION="+ed.ID)
+		out := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exit := make(chan error, 1)
+		go func() { exit <- cmd.Wait() }()
+		start, _ := cs.snapshot()
+		deadline := time.After(2 * time.Minute)
+		for {
+			select {
+			case err := <-exit:
+				if err != nil {
+					t.Fatalf("sending process failed: %v\n%s", err, out.String())
+				}
+				return true
+			case <-cs.grew:
+				if total, _ := cs.snapshot(); killAfter > 0 && total-start >= killAfter {
+					cmd.Process.Kill() // SIGKILL
+					<-exit
+					return false
+				}
+			case <-deadline:
+				cmd.Process.Kill()
+				t.Fatalf("sending process hung\n%s", out.String())
+			}
+		}
+	}
+	check := func(stage string) digest.Edition {
+		st, err := boltstore.Open(dbPath, boltstore.Options{Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatalf("%s: %v", stage, err)
+		}
+		defer st.Close()
+		if err := st.Check(); err != nil {
+			t.Fatalf("%s: %v", stage, err)
+		}
+		got, err := st.GetEdition(ed.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	crashes := 0
+	for crashes < 10 {
+		total0, distinct0 := cs.snapshot()
+		exited := run(1 + rng.IntN(n/12))
+		total, distinct := cs.snapshot()
+		// Copies to someone who already had one were sent twice: the
+		// in-flight messages of the previous crash.
+		if dups := (total - distinct) - (total0 - distinct0); dups > crashWorkers {
+			t.Errorf("run %d sent %d duplicates, want at most %d (the workers)", crashes+1, dups, crashWorkers)
+		}
+		t.Logf("crash %d at %s: %d accepted", crashes+1, time.Now().Format("15:04:05.000"), total)
+		led := check(fmt.Sprintf("after crash %d", crashes+1))
+		if led.Sent > distinct {
+			t.Errorf("crash %d: the ledger has %d sent, the server received %d distinct", crashes+1, led.Sent, distinct)
+		}
+		if exited {
+			t.Fatalf("the send finished after %d crashes; want 10 (server count %d)", crashes, total)
+		}
+		crashes++
+	}
+	total0, distinct0 := cs.snapshot()
+	run(0)
+	total, distinct := cs.snapshot()
+	if dups := (total - distinct) - (total0 - distinct0); dups > crashWorkers {
+		t.Errorf("last run sent %d duplicates, want at most %d", dups, crashWorkers)
+	}
+	final := check("at the end")
+	if final.Status != digest.EditionSent || final.Sent != n {
+		t.Errorf("edition %s with %d sent, want sent with %d", final.Status, final.Sent, n)
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for i := range n {
+		if e := fmt.Sprintf("reader%05d@example.org", i); cs.counts[e] == 0 {
+			t.Errorf("%s was missed", e)
+		}
+	}
+	t.Logf("%d messages for %d recipients over 10 kill -9: %d duplicates (at most %d allowed)",
+		cs.total, len(cs.counts), cs.total-len(cs.counts), 10*crashWorkers)
+}
+
+// helperBinary is the test binary to run as the sending process: this one,
+// or under the race detector (which slows sending twentyfold) a copy built
+// without it, so that the crash test takes seconds, not minutes. The race
+// detector still covers the engine in the other tests.
+func helperBinary(t *testing.T) string {
+	if !raceEnabled {
+		return os.Args[0]
+	}
+	out := filepath.Join(t.TempDir(), "delivery-helper.test")
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(gobin, "test", "-c", "-o", out, ".")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the helper without -race: %v\n%s", err, b)
+	}
+	return out
+}
+
+// seed adds a list, three fresh articles and n confirmed subscribers.
+func seed(t *testing.T, st *boltstore.Store, n int) {
+	t.Helper()
+	if err := st.PutList(subscribers.List{Name: "daily", Title: "The Daily", From: "Gazette <digest@gazette.example>"}); err != nil {
+		t.Fatal(err)
+	}
+	var arts []digest.Article
+	for i := range 3 {
+		link := fmt.Sprintf("https://gazette.example/story/%d", i)
+		arts = append(arts, digest.Article{
+			ID: digest.ArticleID("", link), Link: link, Title: fmt.Sprintf("Story %d", i),
+			SummaryHTML: "<p>Something happened.</p>", SummaryText: "Something happened.",
+			Published: now.Add(-time.Duration(i+1) * time.Hour), Views: int64(100 * (3 - i)),
+		})
+	}
+	if _, _, err := st.UpsertArticles(arts); err != nil {
+		t.Fatal(err)
+	}
+	for lo := 0; lo < n; lo += 5000 {
+		var rows []subscribers.Row
+		for i := lo; i < min(lo+5000, n); i++ {
+			sub := subscribers.Subscriber{Email: fmt.Sprintf("reader%05d@example.org", i), Name: fmt.Sprintf("Reader %d", i), SendHour: -1, Frequency: subscribers.Daily}
+			sub.SetStatus("daily", subscribers.Confirmed, now)
+			rows = append(rows, subscribers.Row{Subscriber: sub})
+		}
+		if _, _, _, err := st.UpsertSubscribers(rows, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}

@@ -1,0 +1,288 @@
+package mailer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/textproto"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Envelope is the SMTP envelope of an encoded message.
+type Envelope struct {
+	From      string   // MAIL FROM: bare address (the Return-Path)
+	To        []string // RCPT TO: bare addresses
+	MessageID string   // the message's Message-ID, for errors and the ledger
+}
+
+// Encode writes m to buf (reset first) exactly as it goes on the wire, CRLF
+// line ends, and returns its envelope. Sign the bytes (DKIM) and hand them
+// to Conn.SendRaw: what was signed is what is sent.
+func Encode(m *gomail.Msg, buf *bytes.Buffer) (Envelope, error) {
+	from, err := m.GetSender(false)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("mailer: envelope sender: %w", err)
+	}
+	to, err := m.GetRecipients()
+	if err != nil {
+		return Envelope{}, fmt.Errorf("mailer: envelope recipients: %w", err)
+	}
+	buf.Reset()
+	if _, err := m.WriteTo(buf); err != nil {
+		return Envelope{}, fmt.Errorf("mailer: encoding the message: %w", err)
+	}
+	b := buf.Bytes()
+	if bytes.Count(b, []byte("\n")) != bytes.Count(b, []byte("\r\n")) || bytes.Count(b, []byte("\r")) != bytes.Count(b, []byte("\r\n")) {
+		return Envelope{}, errors.New("mailer: encoding the message: bare CR or LF in the output")
+	}
+	env := Envelope{From: bare(from), To: make([]string, len(to)), MessageID: m.GetMessageID()}
+	for i, a := range to {
+		env.To[i] = bare(a)
+	}
+	return env, nil
+}
+
+// bare strips the angle brackets go-mail puts around envelope addresses.
+func bare(a string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(a, "<"), ">")
+}
+
+// SendRaw sends one encoded message (the concatenation of parts, CRLF line
+// ends, e.g. a DKIM-Signature field and the message) on the held session,
+// pipelining MAIL, RCPT and DATA when the server offers PIPELINING. It
+// returns nil once the server accepted the message, else a *SendError.
+//
+// A session found broken before the message could reach the server is
+// redialled once and the message tried on the new one; a connection lost
+// after the body's final dot is reported as Temporary (the server may or
+// may not have kept the message) and the session is redialled on the next
+// call. ctx bounds dialling; each SMTP step is bounded by Config.Timeout.
+func (c *Conn) SendRaw(ctx context.Context, env Envelope, parts ...[]byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errors.New("mailer: send on a closed connection")
+	}
+	for _, a := range append([]string{env.From}, env.To...) {
+		if a == "" || strings.ContainsAny(a, "\r\n<>") {
+			return &SendError{MessageID: env.MessageID, Reply: fmt.Sprintf("bad envelope address %q", a)}
+		}
+	}
+	if len(env.To) == 0 {
+		return &SendError{MessageID: env.MessageID, Reply: "no recipient"}
+	}
+	if err := ctx.Err(); err != nil {
+		return &SendError{MessageID: env.MessageID, Temporary: true, Reply: "not sent: " + err.Error(), Err: err}
+	}
+	redialled := false
+	for {
+		if c.session == nil {
+			if redialled {
+				return &SendError{MessageID: env.MessageID, Temporary: true, Reply: "not sent: the SMTP session is down"}
+			}
+			redialled = true
+			if err := c.dial(ctx); err != nil {
+				se := err.(*SendError)
+				se.MessageID = env.MessageID
+				return se
+			}
+		}
+		se, early := c.transact(env, parts)
+		if se == nil {
+			return nil
+		}
+		se.MessageID = env.MessageID
+		if se.Code == 0 && se.Temporary {
+			c.drop() // no reply: the session is gone
+			if early && !redialled {
+				continue // the message never reached the server
+			}
+		}
+		return se
+	}
+}
+
+// transact runs one mail transaction. early reports a failure before the
+// body's final dot was written, when the server cannot have the message.
+func (c *Conn) transact(env Envelope, parts [][]byte) (se *SendError, early bool) {
+	s := c.session
+	if err := s.UpdateDeadline(c.timeout()); err != nil {
+		return ioError(err), true
+	}
+	if c.pipelining == nil {
+		ok, _ := s.Extension("PIPELINING")
+		c.pipelining = &ok
+	}
+	t := s.Text
+	cmds := make([]string, 0, 2+len(env.To))
+	cmds = append(cmds, "MAIL FROM:<"+env.From+">")
+	for _, to := range env.To {
+		cmds = append(cmds, "RCPT TO:<"+to+">")
+	}
+	cmds = append(cmds, "DATA")
+	want := func(i int) int {
+		switch {
+		case i == 0:
+			return 250
+		case i == len(cmds)-1:
+			return 354
+		}
+		return 25 // 250 or 251
+	}
+	var first *SendError
+	dataOpen := false
+	if *c.pipelining {
+		for _, cmd := range cmds {
+			t.W.WriteString(cmd)
+			t.W.WriteString("\r\n")
+		}
+		if err := t.W.Flush(); err != nil {
+			return ioError(err), true
+		}
+		for i := range cmds {
+			code, msg, err := t.ReadResponse(want(i))
+			if err != nil {
+				if code == 0 {
+					return ioError(err), true
+				}
+				if first == nil {
+					first = replyError(code, msg, err)
+				}
+				continue
+			}
+			if i == len(cmds)-1 {
+				dataOpen = true
+			}
+		}
+	} else {
+		for i, cmd := range cmds {
+			t.W.WriteString(cmd)
+			t.W.WriteString("\r\n")
+			if err := t.W.Flush(); err != nil {
+				return ioError(err), true
+			}
+			code, msg, err := t.ReadResponse(want(i))
+			if err != nil {
+				if code == 0 {
+					return ioError(err), true
+				}
+				first = replyError(code, msg, err)
+				break
+			}
+			if i == len(cmds)-1 {
+				dataOpen = true
+			}
+		}
+	}
+	if first != nil {
+		if dataOpen {
+			// The server took DATA although a command before it failed:
+			// end the session rather than send anything.
+			c.drop()
+			return first, true
+		}
+		if err := c.reset(t); err != nil {
+			c.drop()
+		}
+		return first, true
+	}
+	if err := writeDotStuffed(t.W, parts); err != nil {
+		return ioError(err), true
+	}
+	if err := t.W.Flush(); err != nil {
+		return ioError(err), false
+	}
+	code, msg, err := t.ReadResponse(250)
+	if err != nil {
+		if code == 0 {
+			return ioError(err), false
+		}
+		return replyError(code, msg, err), false
+	}
+	return nil, false
+}
+
+// reset ends a failed transaction with RSET.
+func (c *Conn) reset(t *textproto.Conn) error {
+	t.W.WriteString("RSET\r\n")
+	if err := t.W.Flush(); err != nil {
+		return err
+	}
+	_, _, err := t.ReadResponse(250)
+	return err
+}
+
+func (c *Conn) timeout() time.Duration {
+	if c.cfg.Timeout == 0 {
+		return DefaultTimeout
+	}
+	return c.cfg.Timeout
+}
+
+// writeDotStuffed writes parts as DATA content: a '.' doubled at the start
+// of each line, CRLF added when the content does not end with one, then
+// the terminating ".\r\n". The content must already use CRLF line ends
+// (Encode checks that). It scans for line starts with bytes.Index rather
+// than byte by byte.
+func writeDotStuffed(w *bufio.Writer, parts [][]byte) error {
+	lineStart := true
+	var last byte = '\n'
+	for _, p := range parts {
+		if len(p) == 0 {
+			continue
+		}
+		for len(p) > 0 {
+			if lineStart && p[0] == '.' {
+				w.WriteByte('.')
+			}
+			i := bytes.Index(p, []byte("\n."))
+			if i < 0 {
+				w.Write(p)
+				last = p[len(p)-1]
+				lineStart = last == '\n'
+				break
+			}
+			w.Write(p[:i+1])
+			p = p[i+1:]
+			lineStart = true
+		}
+	}
+	if last != '\n' {
+		w.WriteString("\r\n")
+	}
+	_, err := w.WriteString(".\r\n")
+	return err
+}
+
+func ioError(err error) *SendError {
+	return &SendError{Temporary: true, Reply: err.Error(), Err: err}
+}
+
+// replyError turns an SMTP reply into a SendError: 4xx temporary, 5xx
+// permanent, with the enhanced status code when the reply starts with one.
+func replyError(code int, msg string, err error) *SendError {
+	se := &SendError{Code: code, Reply: fmt.Sprintf("%d %s", code, strings.Join(strings.Fields(msg), " ")), Err: err}
+	se.Temporary = code < 500
+	if f := strings.Fields(msg); len(f) > 0 && isEnhanced(f[0]) {
+		se.Enhanced = f[0]
+	}
+	return se
+}
+
+func isEnhanced(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 || len(parts[0]) != 1 || !strings.ContainsRune("245", rune(parts[0][0])) {
+		return false
+	}
+	for _, p := range parts[1:] {
+		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
