@@ -26,7 +26,7 @@ type checkReport struct {
 }
 
 func runCheck(ctx context.Context, m *Main, args []string) error {
-	c := newCommand(&m.g, "check", "FILE.eml... | --list L",
+	c := newCommand(&m.g, "check", "FILE.eml... [--system] | --list L",
 		`Check a message against the email standard (brief section 4) and print
 each finding with its rule and severity: headers (From, Date, Message-ID,
 duplicates, line length, List-Unsubscribe and One-Click, List-Id,
@@ -36,17 +36,24 @@ the HTML size, images (alt, width, height, https), the preheader, colours,
 forbidden elements and CSS, and links. Exit status 1 when any message has
 an error; warnings do not fail.
 
-With FILE.eml (or - for standard input) the files are checked as they are.
+With FILE.eml (or - for standard input) the files are checked as they are;
+--system checks a confirmation or welcome email, which is not list mail:
+the list rules (List-Unsubscribe, List-Id, Feedback-ID, unsubscribe link
+and postal address in the body) are left out.
 With --list L the list's edition is built and composed the way 'send'
 would, for a sample reader, and that message is checked; nothing is sent
 or recorded.`)
 	list := c.fs.String("list", "", "check the edition `L` would send now")
+	system := c.fs.Bool("system", false, "the files are system emails (confirmation, welcome), not list mail")
 	pos, err := c.parse(args, m.Stdout)
 	if err != nil {
 		return err
 	}
 	if (*list == "") == (len(pos) == 0) {
 		return usageError{"check: give FILE.eml or --list L (see newsdigest check --help)"}
+	}
+	if *system && *list != "" {
+		return usageError{"check: --system is for files; a list's edition is list mail"}
 	}
 	var reps []checkReport
 	if *list != "" {
@@ -69,7 +76,7 @@ or recorded.`)
 			if err != nil {
 				return err
 			}
-			reps = append(reps, newCheckReport(p, lint.Check(raw, lint.Options{})))
+			reps = append(reps, newCheckReport(p, lint.Check(raw, lint.Options{System: *system})))
 		}
 	}
 	errs := 0

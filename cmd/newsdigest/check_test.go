@@ -58,6 +58,15 @@ func TestCheckFile(t *testing.T) {
 			t.Errorf("--json: %+v", reps)
 		}
 	})
+	t.Run("System", func(t *testing.T) {
+		confirm := filepath.Join("..", "..", "digest", "mailer", "testdata", "confirm.golden.eml")
+		if code, out, _ := c.run("check", confirm); code != 1 || !strings.Contains(out, "4.4 list-id") {
+			t.Errorf("a confirmation checked as list mail: exit %d\n%s", code, out)
+		}
+		if out := c.ok("check", "--system", confirm); !strings.Contains(out, "ok: ") {
+			t.Errorf("check --system: %s", out)
+		}
+	})
 	t.Run("Usage", func(t *testing.T) {
 		if code, _, _ := c.run("check"); code != 2 {
 			t.Errorf("no argument: exit %d, want 2", code)

@@ -100,6 +100,11 @@ func systemEmails(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 	out["confirmation"] = buildSystem(t, cm, now)
+	for name, raw := range out {
+		if r := lint.Check(raw, lint.Options{System: true}); len(r.Findings) > 0 {
+			t.Errorf("the %s email has findings: %v", name, r.Findings)
+		}
+	}
 	return out
 }
 
