@@ -427,3 +427,37 @@ func TestMetricsAfterSendAndBackupDuringSend(t *testing.T) {
 		}
 	}
 }
+
+func TestObservedStore(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "nd.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	met := metrics.New()
+	obs := observedStore{st, met}
+	sub := subscribers.Subscriber{Email: "ann@example.org", Frequency: "daily",
+		Lists: map[string]subscribers.Membership{"daily": {Status: subscribers.Pending}}}
+	for _, status := range []subscribers.Status{subscribers.Pending, subscribers.Confirmed, subscribers.Unsubscribed} {
+		sub.Lists = map[string]subscribers.Membership{"daily": {Status: status}}
+		if err := obs.PutSubscriber(sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.RecordEvent("ann@example.org", subscribers.Event{Kind: subscribers.EventSoftBounce}); err != nil {
+		t.Fatal(err)
+	}
+	if err := obs.DeleteSubscriber("ann@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := st.Events("ann@example.org"); len(evs) != 0 {
+		t.Errorf("events survive the deletion: %v", evs)
+	}
+	rec := httptest.NewRecorder()
+	met.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{"newsdigest_subscribes_total 1\n", "newsdigest_confirms_total 1\n", "newsdigest_unsubscribes_total 1\n"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

@@ -35,6 +35,15 @@ func (s observedStore) PutSubscriber(sub subscribers.Subscriber) error {
 	return nil
 }
 
+// DeleteSubscriber deletes the subscriber and their bounce and complaint
+// events (self-service deletion of one's own data).
+func (s observedStore) DeleteSubscriber(email string) error {
+	if err := s.Store.DeleteSubscriber(email); err != nil {
+		return err
+	}
+	return s.Store.DeleteEvents(email)
+}
+
 // smtpProbe answers whether the SMTP relay takes a session (connect,
 // EHLO, TLS, AUTH), remembering the answer for a while so that frequent
 // probes do not load the relay.
