@@ -58,7 +58,7 @@ func (a Article) Merge(in Article) Article {
 	if out.Title == "" {
 		out.Title = a.Title
 	}
-	if out.SummaryHTML == "" {
+	if out.SummaryHTML == "" && out.SummaryText == "" {
 		out.SummaryHTML, out.SummaryText = a.SummaryHTML, a.SummaryText
 	}
 	if out.ImageURL == "" {
