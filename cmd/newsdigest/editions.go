@@ -11,7 +11,7 @@ import (
 
 func runEditions(ctx context.Context, m *Main, args []string) error {
 	return subcommand(ctx, m, "editions", args, map[string]runner{
-		"list": editionsList, "show": editionsShow, "resume": editionsResume,
+		"list": editionsList, "show": editionsShow, "resume": editionsResume, "pause": editionsPause,
 	})
 }
 
@@ -157,4 +157,38 @@ func editionsResume(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	return m.deliver(ctx, e, ed.ID)
+}
+
+func editionsPause(_ context.Context, m *Main, args []string) error {
+	c := newCommand(&m.g, "editions pause", "EDITION",
+		"Pause an edition that is being sent: a running send stops after its current page of recipients, queued deliveries stay queued, and 'newsdigest editions resume' continues.")
+	pos, err := c.parse(args, m.Stdout)
+	if err != nil {
+		return err
+	}
+	if err := c.args(pos, 1, 1); err != nil {
+		return err
+	}
+	if err := m.open(); err != nil {
+		return err
+	}
+	ed, err := m.store.UpdateEdition(pos[0], func(e *digest.Edition) error {
+		if e.Status == digest.EditionSending {
+			e.Status, e.Reason = digest.EditionPaused, "paused by an operator"
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("edition %s: %w", pos[0], err)
+	}
+	if m.g.json {
+		return m.printJSON(ed)
+	}
+	switch ed.Status {
+	case digest.EditionPaused:
+		fmt.Fprintf(m.Stdout, "edition %s paused (%s); continue with 'newsdigest editions resume %s'\n", ed.ID, ed.Reason, ed.ID)
+	default:
+		fmt.Fprintf(m.Stdout, "edition %s is %s: nothing to pause\n", ed.ID, ed.Status)
+	}
+	return nil
 }

@@ -62,7 +62,7 @@ var commands = map[string]struct {
 	"lists":       {runLists, "add, set, list, show, remove lists (newsletters)"},
 	"feeds":       {runFeeds, "add, list, remove and fetch feeds"},
 	"articles":    {runArticles, "import, list, pin, boost, exclude articles"},
-	"editions":    {runEditions, "list, show and resume editions"},
+	"editions":    {runEditions, "list, show, pause and resume editions"},
 	"bounces":     {runBounces, "process saved bounce and complaint messages"},
 	"backup":      {runBackup, "write a consistent copy of the database (hot, also while serve runs)"},
 	"restore":     {runRestore, "replace the database with a checked backup (not while serve runs)"},

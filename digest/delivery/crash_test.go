@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +38,14 @@ type countServer struct {
 	counts map[string]int
 	total  int
 	grew   chan struct{} // signalled on every accepted message
+
+	// Messages in flight per recipient domain (from RCPT to the end of
+	// DATA), and the most seen at once.
+	delay       time.Duration // spent in DATA, so that transactions overlap
+	inflight    map[string]int
+	maxInflight map[string]int
+	maxTotal    int
+	reply       func(to string) error // refuses a recipient when non-nil
 }
 
 func startCountServer(t *testing.T) *countServer {
@@ -45,7 +54,8 @@ func startCountServer(t *testing.T) *countServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := &countServer{ln: ln, counts: map[string]int{}, grew: make(chan struct{}, 1)}
+	cs := &countServer{ln: ln, counts: map[string]int{}, grew: make(chan struct{}, 1),
+		inflight: map[string]int{}, maxInflight: map[string]int{}}
 	cs.srv = smtp.NewServer(countBackend{cs})
 	cs.srv.Domain = "count.localhost"
 	cs.srv.ReadTimeout, cs.srv.WriteTimeout = time.Minute, time.Minute
@@ -74,21 +84,53 @@ func (b countBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
 }
 
 type countSession struct {
-	cs *countServer
-	to []string
+	cs   *countServer
+	to   []string
+	open []string // domains counted in flight
 }
 
-func (s *countSession) Reset()                               { s.to = nil }
-func (s *countSession) Logout() error                        { return nil }
+func (s *countSession) Reset()                               { s.done(); s.to = nil }
+func (s *countSession) Logout() error                        { s.done(); return nil }
 func (s *countSession) Mail(string, *smtp.MailOptions) error { s.to = nil; return nil }
+
 func (s *countSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	cs := s.cs
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.reply != nil {
+		if err := cs.reply(to); err != nil {
+			return err
+		}
+	}
 	s.to = append(s.to, to)
+	d := to[strings.LastIndexByte(to, '@')+1:]
+	s.open = append(s.open, d)
+	cs.inflight[d]++
+	cs.maxInflight[d] = max(cs.maxInflight[d], cs.inflight[d])
+	total := 0
+	for _, n := range cs.inflight {
+		total += n
+	}
+	cs.maxTotal = max(cs.maxTotal, total)
 	return nil
 }
+
+// done ends the in-flight count of the session's transaction.
+func (s *countSession) done() {
+	s.cs.mu.Lock()
+	for _, d := range s.open {
+		s.cs.inflight[d]--
+	}
+	s.cs.mu.Unlock()
+	s.open = nil
+}
+
 func (s *countSession) Data(r io.Reader) error {
+	defer s.done()
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return err
 	}
+	time.Sleep(s.cs.delay)
 	s.cs.mu.Lock()
 	for _, to := range s.to {
 		s.cs.counts[to]++

@@ -239,7 +239,7 @@ type record struct {
 type stopCause struct {
 	reason string // for the edition's Reason
 	err    error
-	pause  bool // pause the edition (false: a ledger failure, nothing to pause for)
+	pause  bool // mark the edition paused (false: already paused by an operator)
 }
 
 func (c *stopCause) Error() string { return c.reason }
@@ -252,7 +252,9 @@ const feedPage = 256
 
 // Deliver sends every queued delivery of the edition and records each
 // outcome in the ledger. It can be called again after a stop, a pause or
-// a crash: only deliveries still queued are sent.
+// a crash: only deliveries still queued are sent (a paused edition goes
+// back to sending). Pausing the edition in the store while it runs
+// ('editions pause') stops it after the current page.
 //
 // Outcomes are group-committed: the ledger writer commits whatever
 // outcomes are waiting as soon as its previous commit is done, and a
@@ -293,6 +295,17 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 		res.Elapsed = time.Since(start)
 		return res, nil
 	}
+	if ed.Status == digest.EditionPaused {
+		// Delivering a paused edition resumes it.
+		if ed, err = e.Store.UpdateEdition(ed.ID, func(x *digest.Edition) error {
+			if x.Status == digest.EditionPaused {
+				x.Status, x.Reason = digest.EditionSending, ""
+			}
+			return nil
+		}); err != nil {
+			return res, err
+		}
+	}
 	workers := min(max(e.Workers, 1), pending)
 
 	stopCtx, stop := context.WithCancelCause(ctx)
@@ -314,6 +327,13 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 		after := ""
 		page := make([]job, 0, feedPage)
 		for {
+			// An operator may pause the edition while it is sent
+			// ('editions pause', the admin API): look between pages.
+			if cur, err := e.Store.GetEdition(ed.ID); err == nil && cur.Status == digest.EditionPaused {
+				stop(&stopCause{reason: orDefault(cur.Reason, "paused by an operator")})
+				feedErr <- nil
+				return
+			}
 			page = page[:0]
 			_, err := e.Store.PendingRecipients(ed.ID, after, feedPage, func(d digest.Delivery, sub subscribers.Subscriber, sup string) {
 				if sub.Email == "" {
@@ -418,8 +438,10 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 		return res, fmt.Errorf("recording deliveries: %w", recordErr)
 	}
 	var cause *stopCause
-	if errors.As(context.Cause(stopCtx), &cause) && cause.pause {
-		e.pause(ed.ID, cause.reason)
+	if errors.As(context.Cause(stopCtx), &cause) {
+		if cause.pause {
+			e.pause(ed.ID, cause.reason)
+		}
 		return res, fmt.Errorf("edition %s %w: %s", ed.ID, ErrPaused, cause.reason)
 	}
 	if ctx.Err() != nil {
@@ -774,6 +796,13 @@ func (w *worker) send(email string, d digest.Delivery, env mailer.Envelope, part
 			return d, false
 		}
 	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func orNone(s string) string {

@@ -42,8 +42,8 @@ func NewDKIM(domain, selector string, key crypto.Signer) (*DKIM, error) {
 	}
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
-		if k.N.BitLen() < 1024 {
-			return nil, fmt.Errorf("dkim.key_file: an RSA key of %d bits is too short (1024 at least, 2048 advised)", k.N.BitLen())
+		if k == nil || k.N.BitLen() < 1024 {
+			return nil, errors.New("dkim.key_file: the RSA key is missing or shorter than 1024 bits (2048 advised)")
 		}
 	case ed25519.PrivateKey:
 	default:
