@@ -10,6 +10,7 @@
 //	subject.txt.tmpl   text/template, the subject line
 //	style.css          the stylesheet placed in the HTML <style> block
 //	confirm.*.tmpl     the double opt-in email (HTML, text, subject)
+//	welcome.*.tmpl     the email sent once a subscription is confirmed
 //
 // web/ holds the pages of the daemon (html/template, each page defines
 // "content" inside layout.html.tmpl), their style.css and web.js, and

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -21,6 +22,9 @@ const (
 	FileConfirmHTML    = "confirm.html.tmpl"
 	FileConfirmText    = "confirm.txt.tmpl"
 	FileConfirmSubject = "confirm.subject.txt.tmpl"
+	FileWelcomeHTML    = "welcome.html.tmpl"
+	FileWelcomeText    = "welcome.txt.tmpl"
+	FileWelcomeSubject = "welcome.subject.txt.tmpl"
 )
 
 // Confirmation is what the double opt-in email says. It never carries
@@ -42,23 +46,54 @@ type ConfirmationData struct {
 	AccentColor string
 }
 
+// Welcome is what the email sent once a subscription is confirmed says.
+// Like the confirmation, it carries only the site's own words, list
+// titles and links: nothing the person typed.
+type Welcome struct {
+	Brand          Brand
+	ListTitles     []string // titles of the lists just joined
+	Weekly         bool     // the subscriber gets one edition a week instead of one a day
+	SendTime       string   // "07:00" when the time of day is known; optional
+	TimeZone       string   // IANA name SendTime is in, e.g. "Europe/Paris"; optional
+	ArchiveURL     string   // absolute http(s) URL of past editions; optional
+	PreferencesURL string   // absolute http(s) URL carrying a preferences token
+	UnsubscribeURL string   // absolute http(s) URL carrying an unsubscribe token
+}
+
+// WelcomeData is what the welcome templates see.
+type WelcomeData struct {
+	Brand          Brand
+	Lists          string // the titles joined: "The Daily and The Weekly"
+	Weekly         bool
+	SendTime       string
+	TimeZone       string
+	ArchiveURL     string
+	PreferencesURL string
+	UnsubscribeURL string
+	AccentColor    string
+}
+
 // SystemMail is a rendered system email.
 type SystemMail struct {
 	Subject    string
 	HTML, Text []byte
 }
 
-// System renders the emails newsdigest sends on its own behalf, such as
-// the double opt-in confirmation. It is safe for concurrent use.
+// System renders the emails newsdigest sends on its own behalf: the
+// double opt-in confirmation and the welcome email. It is safe for
+// concurrent use.
 type System struct {
 	confirmHTML    *htmltemplate.Template
 	confirmText    *texttemplate.Template
 	confirmSubject *texttemplate.Template
+	welcomeHTML    *htmltemplate.Template
+	welcomeText    *texttemplate.Template
+	welcomeSubject *texttemplate.Template
 }
 
 // NewSystem parses the system email templates embedded in templates.FS
-// ("email/confirm.*"), each replaced by a file of the same name in
-// overrideDir when there is one.
+// ("email/confirm.*" and "email/welcome.*"), each replaced by a file of
+// the same name in overrideDir when there is one. Errors name the file.
 func NewSystem(overrideDir string) (*System, error) {
 	load := func(name string) (src, where string, err error) {
 		if overrideDir != "" {
@@ -77,25 +112,38 @@ func NewSystem(overrideDir string) (*System, error) {
 		}
 		return string(b), "templates/email/" + name, nil
 	}
+	parseHTML := func(dst **htmltemplate.Template, name string) error {
+		src, where, err := load(name)
+		if err != nil {
+			return err
+		}
+		if *dst, err = htmltemplate.New(name).Funcs(systemFuncs()).Parse(src); err != nil {
+			return fmt.Errorf("render: parse %s: %w", where, err)
+		}
+		return nil
+	}
+	parseText := func(dst **texttemplate.Template, name string) error {
+		src, where, err := load(name)
+		if err != nil {
+			return err
+		}
+		if *dst, err = texttemplate.New(name).Funcs(systemFuncs()).Parse(src); err != nil {
+			return fmt.Errorf("render: parse %s: %w", where, err)
+		}
+		return nil
+	}
 	s := &System{}
-	src, where, err := load(FileConfirmHTML)
-	if err != nil {
-		return nil, err
-	}
-	if s.confirmHTML, err = htmltemplate.New(FileConfirmHTML).Funcs(systemFuncs()).Parse(src); err != nil {
-		return nil, fmt.Errorf("render: parse %s: %w", where, err)
-	}
-	if src, where, err = load(FileConfirmText); err != nil {
-		return nil, err
-	}
-	if s.confirmText, err = texttemplate.New(FileConfirmText).Funcs(systemFuncs()).Parse(src); err != nil {
-		return nil, fmt.Errorf("render: parse %s: %w", where, err)
-	}
-	if src, where, err = load(FileConfirmSubject); err != nil {
-		return nil, err
-	}
-	if s.confirmSubject, err = texttemplate.New(FileConfirmSubject).Funcs(systemFuncs()).Parse(src); err != nil {
-		return nil, fmt.Errorf("render: parse %s: %w", where, err)
+	for _, err := range []error{
+		parseHTML(&s.confirmHTML, FileConfirmHTML),
+		parseText(&s.confirmText, FileConfirmText),
+		parseText(&s.confirmSubject, FileConfirmSubject),
+		parseHTML(&s.welcomeHTML, FileWelcomeHTML),
+		parseText(&s.welcomeText, FileWelcomeText),
+		parseText(&s.welcomeSubject, FileWelcomeSubject),
+	} {
+		if err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -105,16 +153,60 @@ func (s *System) Confirmation(c Confirmation, now time.Time) (SystemMail, error)
 	if !isHTTPURL(c.ConfirmURL) {
 		return SystemMail{}, fmt.Errorf("render: confirm URL %q: want an absolute http(s) URL", c.ConfirmURL)
 	}
-	b := c.Brand
+	b, titles := systemBrand(c.Brand, c.ListTitles)
+	d := ConfirmationData{
+		Brand: b, Lists: joinAnd(titles), ConfirmURL: c.ConfirmURL,
+		ExpiresText: humanDuration(c.Expires.Sub(now)), AccentColor: b.AccentColor,
+	}
+	return execSystem("confirmation", d, s.confirmSubject, s.confirmHTML, s.confirmText)
+}
+
+var sendTimeRe = regexp.MustCompile(`^(?:[01][0-9]|2[0-3]):[0-5][0-9]$`)
+
+// Welcome renders the email sent once a subscription is confirmed: which
+// lists, how often and when, the archive, and the preferences and
+// unsubscribe links a subscriber must find in every list email.
+func (s *System) Welcome(w Welcome) (SystemMail, error) {
+	for _, u := range []struct{ name, url string }{
+		{"unsubscribe", w.UnsubscribeURL}, {"preferences", w.PreferencesURL},
+	} {
+		if !isHTTPURL(u.url) {
+			return SystemMail{}, fmt.Errorf("render: welcome %s URL %q: want an absolute http(s) URL", u.name, u.url)
+		}
+	}
+	if w.ArchiveURL != "" && !isHTTPURL(w.ArchiveURL) {
+		return SystemMail{}, fmt.Errorf("render: welcome archive URL %q: want an absolute http(s) URL", w.ArchiveURL)
+	}
+	b, titles := systemBrand(w.Brand, w.ListTitles)
+	if len(titles) == 0 {
+		return SystemMail{}, errors.New("render: welcome: no list title")
+	}
+	d := WelcomeData{
+		Brand: b, Lists: joinAnd(titles), Weekly: w.Weekly,
+		ArchiveURL: w.ArchiveURL, PreferencesURL: w.PreferencesURL, UnsubscribeURL: w.UnsubscribeURL,
+		AccentColor: b.AccentColor,
+	}
+	if sendTimeRe.MatchString(w.SendTime) {
+		d.SendTime, d.TimeZone = w.SendTime, oneLine(w.TimeZone)
+	}
+	return execSystem("welcome", d, s.welcomeSubject, s.welcomeHTML, s.welcomeText)
+}
+
+// systemBrand fills the brand's defaults and makes the site name and list
+// titles one line each; with no site name, the first title stands in.
+func systemBrand(b Brand, listTitles []string) (Brand, []string) {
 	if b.AccentColor == "" || !accentRe.MatchString(b.AccentColor) {
 		b.AccentColor = DefaultAccentColor
+	}
+	if b.LinkColor == "" || !accentRe.MatchString(b.LinkColor) {
+		b.LinkColor = DefaultLinkColor
 	}
 	if b.Lang == "" || !langRe.MatchString(b.Lang) {
 		b.Lang = DefaultLang
 	}
 	b.SiteName = oneLine(b.SiteName)
 	var titles []string
-	for _, t := range c.ListTitles {
+	for _, t := range listTitles {
 		if t = oneLine(t); t != "" {
 			titles = append(titles, t)
 		}
@@ -122,24 +214,25 @@ func (s *System) Confirmation(c Confirmation, now time.Time) (SystemMail, error)
 	if b.SiteName == "" && len(titles) > 0 {
 		b.SiteName = titles[0]
 	}
-	d := ConfirmationData{
-		Brand: b, Lists: joinAnd(titles), ConfirmURL: c.ConfirmURL,
-		ExpiresText: humanDuration(c.Expires.Sub(now)), AccentColor: b.AccentColor,
-	}
+	return b, titles
+}
+
+// execSystem runs a system email's three templates on d.
+func execSystem(what string, d any, subject *texttemplate.Template, html *htmltemplate.Template, text *texttemplate.Template) (SystemMail, error) {
 	var sb strings.Builder
-	if err := s.confirmSubject.Execute(&sb, d); err != nil {
-		return SystemMail{}, fmt.Errorf("render: execute %s: %w", FileConfirmSubject, err)
+	if err := subject.Execute(&sb, d); err != nil {
+		return SystemMail{}, fmt.Errorf("render: execute %s: %w", subject.Name(), err)
 	}
 	var hb, tb bytes.Buffer
-	if err := s.confirmHTML.Execute(&hb, d); err != nil {
-		return SystemMail{}, fmt.Errorf("render: execute %s: %w", FileConfirmHTML, err)
+	if err := html.Execute(&hb, d); err != nil {
+		return SystemMail{}, fmt.Errorf("render: execute %s: %w", html.Name(), err)
 	}
-	if err := s.confirmText.Execute(&tb, d); err != nil {
-		return SystemMail{}, fmt.Errorf("render: execute %s: %w", FileConfirmText, err)
+	if err := text.Execute(&tb, d); err != nil {
+		return SystemMail{}, fmt.Errorf("render: execute %s: %w", text.Name(), err)
 	}
 	m := SystemMail{Subject: oneLine(sb.String()), HTML: hb.Bytes(), Text: []byte(tidyText(tb.String()))}
 	if m.Subject == "" {
-		return SystemMail{}, errors.New("render: the confirmation subject is empty")
+		return SystemMail{}, fmt.Errorf("render: the %s subject is empty", what)
 	}
 	return m, nil
 }
