@@ -33,6 +33,8 @@ type Config struct {
 	DKIM      DKIMConfig      `toml:"dkim"`
 	Log       LogConfig       `toml:"log"`
 	Bounce    BounceConfig    `toml:"bounce"`
+	Feeds     FeedsConfig     `toml:"feeds"`
+	Tracking  TrackingConfig  `toml:"tracking"`
 }
 
 // DKIMConfig enables DKIM signing when domain, selector and key_file are set.
@@ -154,6 +156,8 @@ func DefaultConfig() Config {
 
 		ShutdownGrace: Duration{30 * time.Second},
 		Bounce:        BounceConfig{SoftLimit: 3, SoftWindow: Duration{7 * 24 * time.Hour}, RequireToken: true},
+		Feeds:         defaultFeedsConfig(),
+		Tracking:      TrackingConfig{Clicks: true},
 	}
 }
 
@@ -387,6 +391,7 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateOps()...)
+	errs = append(errs, c.validateFeeds()...)
 	return errors.Join(errs...)
 }
 

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"time"
 
 	"newsdigest/digest"
+	"newsdigest/digest/adminapi"
 	"newsdigest/digest/boltstore"
 	"newsdigest/digest/feed"
+	"newsdigest/digest/poller"
 )
 
 func runFeeds(ctx context.Context, m *Main, args []string) error {
@@ -40,8 +43,9 @@ func feedLocation(arg string) (string, error) {
 }
 
 func feedsAdd(ctx context.Context, m *Main, args []string) error {
-	c := newCommand(&m.g, "feeds add", "URL|FILE [--no-fetch]", "Add a feed (RSS 2.0, Atom or JSON Feed) and fetch it once.")
+	c := newCommand(&m.g, "feeds add", "URL|FILE [--interval DUR] [--no-fetch]", "Add a feed (RSS 2.0, Atom or JSON Feed) and fetch it once; serve then polls it every feeds.interval, or DUR.")
 	noFetch := c.fs.Bool("no-fetch", false, "do not fetch it now")
+	interval := c.fs.Duration("interval", 0, "poll this feed every DUR (at least 1m) instead of feeds.interval")
 	pos, err := c.parse(args, m.Stdout)
 	if err != nil {
 		return err
@@ -53,13 +57,16 @@ func feedsAdd(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *interval != 0 && *interval < minFeedInterval {
+		return usageError{fmt.Sprintf("--interval %s: want at least %s", *interval, minFeedInterval)}
+	}
 	if err := m.openAdmin(); err != nil {
 		return err
 	}
 	if _, err := m.admin.GetFeed(loc); err == nil {
 		return fmt.Errorf("feed %s is already added", loc)
 	}
-	f := digest.Feed{ID: digest.FeedID(loc), URL: loc, Added: time.Now()}
+	f := digest.Feed{ID: digest.FeedID(loc), URL: loc, Added: time.Now(), Interval: *interval}
 	if err := m.admin.PutFeed(f); err != nil {
 		return err
 	}
@@ -71,7 +78,7 @@ func feedsAdd(ctx context.Context, m *Main, args []string) error {
 }
 
 func feedsList(_ context.Context, m *Main, args []string) error {
-	c := newCommand(&m.g, "feeds list", "", "Show every feed with its last fetch and error.")
+	c := newCommand(&m.g, "feeds list", "", "Show every feed with its last fetch, new items, next poll and last error.")
 	pos, err := c.parse(args, m.Stdout)
 	if err != nil {
 		return err
@@ -92,9 +99,17 @@ func feedsList(_ context.Context, m *Main, args []string) error {
 		}
 		return m.printJSON(fs)
 	}
-	t := m.table("ID", "TITLE", "URL", "LAST FETCH", "NEW", "LAST ERROR")
+	t := m.table("ID", "TITLE", "URL", "LAST FETCH", "NEW", "NEXT POLL", "LAST ERROR")
 	for _, f := range fs {
-		t.row(f.ID, truncate(orDash(f.Title), 30), truncate(f.URL, 50), fmtTime(f.LastFetch), f.NewItems, truncate(orDash(f.LastError), 50))
+		next := fmtTime(f.NextPoll)
+		if f.NextPoll.IsZero() {
+			next = "now"
+		}
+		lastErr := orDash(f.LastError)
+		if f.Failures > 1 {
+			lastErr = fmt.Sprintf("(%d failures in a row) %s", f.Failures, lastErr)
+		}
+		t.row(f.ID, truncate(orDash(f.Title), 30), truncate(f.URL, 50), fmtTime(f.LastFetch), f.NewItems, next, truncate(lastErr, 60))
 	}
 	return t.flush()
 }
@@ -157,56 +172,89 @@ func feedsFetch(ctx context.Context, m *Main, args []string) error {
 	return m.fetchFeeds(ctx, fs)
 }
 
-// fetchFeeds fetches each feed, stores its articles and its status. A
-// failing feed is reported and the others go on; the error says how many
-// failed.
+// poller is the feed poller on the admin service (the file, or the
+// daemon's API), with the [feeds] settings: what `feeds fetch` and the
+// daemon share.
+func (m *Main) poller() *poller.Poller {
+	return &poller.Poller{
+		Store:      m.admin,
+		Fetcher:    m.feedFetcher(),
+		Interval:   m.cfg.Feeds.Interval.Duration,
+		MaxBackoff: m.cfg.Feeds.MaxBackoff.Duration,
+	}
+}
+
+func (m *Main) feedFetcher() *feed.Fetcher {
+	timeout := m.cfg.Feeds.Timeout.Duration
+	if timeout <= 0 { // never without a timeout
+		timeout = feed.DefaultTimeout
+	}
+	return &feed.Fetcher{
+		Client:   &http.Client{Timeout: timeout},
+		MaxBytes: int64(m.cfg.Feeds.MaxBytes),
+	}
+}
+
+// fetchFeeds fetches each feed now, stores its articles and its status
+// (the poller's FetchOne, so the next poll of the daemon follows from
+// it). A failing feed is reported and the others go on; the error says
+// how many failed.
 func (m *Main) fetchFeeds(ctx context.Context, fs []digest.Feed) error {
-	fetcher := &feed.Fetcher{}
+	p := m.poller()
 	failed := 0
 	for _, f := range fs {
-		res, err := fetcher.Fetch(ctx, f)
-		f.LastFetch = time.Now()
+		out, err := p.FetchOne(ctx, f)
 		if err != nil {
+			return err
+		}
+		if out.Err != nil {
 			failed++
-			f.LastError, f.Failures = err.Error(), f.Failures+1
-			fmt.Fprintf(m.Stderr, "feed %s: %v\n", f.ID, err)
-			if perr := m.admin.PutFeed(f); perr != nil {
-				return perr
-			}
+			fmt.Fprintf(m.Stderr, "feed %s: %v (next try %s)\n", f.ID, out.Err, fmtTime(out.Feed.NextPoll))
 			continue
 		}
-		f.LastError, f.Failures = "", 0
+		res := out.Result
 		if res.NotModified {
-			f.NewItems = 0
 			fmt.Fprintf(m.Stdout, "feed %s: not modified\n", f.ID)
-		} else {
-			for i := range res.Articles {
-				res.Articles[i].Source = f.ID
-			}
-			added, merged, err := m.admin.UpsertArticles(res.Articles)
-			if err != nil {
-				return err
-			}
-			f.NewItems = added
-			if res.Title != "" {
-				f.Title = res.Title
-			}
-			f.ETag, f.LastModified = res.ETag, res.LastModified
-			fmt.Fprintf(m.Stdout, "feed %s: %d items, %d new, %d updated", f.ID, len(res.Articles), added, merged)
-			if len(res.Skipped) > 0 {
-				fmt.Fprintf(m.Stdout, ", %d skipped", len(res.Skipped))
-			}
-			fmt.Fprintln(m.Stdout)
-			for _, s := range res.Skipped {
-				fmt.Fprintf(m.Stderr, "feed %s: item %d %q skipped: %s\n", f.ID, s.Index, truncate(s.Title, 60), s.Reason)
-			}
+			continue
 		}
-		if err := m.admin.PutFeed(f); err != nil {
-			return err
+		fmt.Fprintf(m.Stdout, "feed %s: %d items, %d new, %d updated", f.ID, len(res.Articles), out.Added, out.Merged)
+		if len(res.Skipped) > 0 {
+			fmt.Fprintf(m.Stdout, ", %d skipped", len(res.Skipped))
+		}
+		fmt.Fprintln(m.Stdout)
+		for _, s := range res.Skipped {
+			fmt.Fprintf(m.Stderr, "feed %s: item %d %q skipped: %s\n", f.ID, s.Index, truncate(s.Title, 60), s.Reason)
 		}
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d feeds failed", failed, len(fs))
 	}
 	return nil
+}
+
+// daemonPoller is the daemon's feed poller: each feed on its own
+// interval, straight on the store the daemon holds.
+func (m *Main) daemonPoller(o *ops) *poller.Poller {
+	p := m.poller()
+	p.Store = m.store
+	p.Log = m.log.With("component", "poller")
+	if o != nil && o.met != nil {
+		p.Observe = o.met.FeedFetch
+	}
+	return p
+}
+
+// wakePoller is the admin service of the daemon: a feed added or changed
+// through it is looked at by the poller at once.
+type wakePoller struct {
+	adminapi.Service
+	p *poller.Poller
+}
+
+func (w wakePoller) PutFeed(f digest.Feed) error {
+	err := w.Service.PutFeed(f)
+	if err == nil && w.p != nil {
+		w.p.Wake()
+	}
+	return err
 }

@@ -17,6 +17,7 @@ import (
 	"newsdigest/digest"
 	"newsdigest/digest/adminapi"
 	"newsdigest/digest/mailer"
+	"newsdigest/digest/poller"
 	"newsdigest/digest/render"
 	"newsdigest/digest/web"
 	"newsdigest/subscribers"
@@ -104,8 +105,12 @@ func (m *Main) daemon() ([]component, error) {
 	if err != nil {
 		return nil, err
 	}
+	var feedPoller *poller.Poller
+	if m.cfg.Feeds.Poll {
+		feedPoller = m.daemonPoller(ops)
+	}
 	admin := &adminapi.Server{
-		Service: adminapi.Direct{Store: m.store},
+		Service: wakePoller{adminapi.Direct{Store: m.store}, feedPoller},
 		Token:   m.cfg.Admin.Token,
 		DBPath:  absPath(m.store.Path()),
 		Version: version,
@@ -143,6 +148,9 @@ func (m *Main) daemon() ([]component, error) {
 	}
 	if bounceComp != nil {
 		comps = append(comps, *bounceComp)
+	}
+	if feedPoller != nil {
+		comps = append(comps, component{name: "poller", run: feedPoller.Run})
 	}
 	return comps, nil
 }
