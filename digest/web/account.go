@@ -46,7 +46,7 @@ func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
 	source, names, _ := strings.Cut(c.List, "|")
 	now := s.now()
 	var titles []string
-	changed := false
+	var joined []subscribers.List // lists this visit moves to confirmed
 	for _, n := range strings.Split(names, ",") {
 		l, err := s.Store.GetList(n)
 		if err != nil {
@@ -55,19 +55,20 @@ func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
 		titles = append(titles, listTitle(l))
 		if sub.StatusOn(n) != subscribers.Confirmed {
 			sub.SetStatus(n, subscribers.Confirmed, now)
-			changed = true
+			joined = append(joined, l)
 		}
 	}
 	if len(titles) == 0 {
 		s.badLink(w, r)
 		return
 	}
-	if changed {
+	if len(joined) > 0 {
 		sub.Consent = subscribers.Consent{Time: now, IP: s.clientIP(r), Source: source}
 		if err := s.Store.PutSubscriber(sub); err != nil {
 			s.internal(w, r, "confirm", err)
 			return
 		}
+		s.welcomeOnce(sub, joined, r.PathValue("token"), now)
 	}
 	d := s.base("Subscription confirmed")
 	d.Heading = "You are subscribed"

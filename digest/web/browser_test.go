@@ -163,6 +163,9 @@ func TestBrowserSubscriberJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPage(t, ctx, shots, "3-confirmed", "You are subscribed")
+	if msgs = e.waitMail(); len(msgs) != 2 || !strings.HasPrefix(parseMail(t, msgs[1].Data).header.Get("Subject"), "Welcome to ") {
+		t.Fatalf("after confirming: %d mails, want the confirmation and the welcome", len(msgs))
+	}
 	sub := e.sub(addr)
 	if sub.StatusOn("daily") != subscribers.Confirmed || sub.Consent.Source != "form" || sub.Consent.IP == "" {
 		t.Fatalf("after confirming: %+v", sub)

@@ -2,12 +2,16 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -314,7 +318,7 @@ func (s *Server) signUp(email, name string, lists []subscribers.List, source str
 		s.Store.Forget(addressKey(email))
 		return err
 	}
-	s.sendAsync(sub, msg)
+	s.sendAsync(sub, msg, "confirmation")
 	return nil
 }
 
@@ -355,11 +359,140 @@ func (s *Server) confirmation(sub subscribers.Subscriber, lists []subscribers.Li
 	return &mailMsg{msg: m, key: addressKey(sub.Email)}, nil
 }
 
-// sendAsync sends in the background, so that the answer to the form takes
-// the same time whatever happens to the address.
-func (s *Server) sendAsync(sub subscribers.Subscriber, m *mailMsg) {
+// welcomeOnce sends the welcome email for lists, which sub has just
+// confirmed by opening the link carrying token. The caller saw the
+// pending→confirmed transition; the throttle record of the token makes
+// sure that two visits racing through that check send one email, not two.
+// A failure is logged: the subscription stands either way.
+func (s *Server) welcomeOnce(sub subscribers.Subscriber, lists []subscribers.List, token string, now time.Time) {
+	if _, suppressed, err := s.Store.Suppressed(sub.Email); err != nil || suppressed {
+		if err != nil {
+			s.log().Error("web: welcome email: suppression list", "subscriber", sub.ID, "err", err)
+		} else {
+			s.log().Info("web: no welcome email: address suppressed", "subscriber", sub.ID)
+		}
+		return
+	}
+	sum := sha256.Sum256([]byte("welcome\x00" + token))
+	ok, err := s.Store.Allow("welcome:"+hex.EncodeToString(sum[:16]), now, s.ConfirmTTL)
+	if err != nil {
+		s.log().Error("web: welcome email: throttle", "subscriber", sub.ID, "err", err)
+		return
+	}
+	if !ok {
+		return
+	}
+	msg, err := s.welcome(sub, lists, now)
+	if err != nil {
+		s.log().Error("web: welcome email not sent", "subscriber", sub.ID, "err", err)
+		return
+	}
+	s.sendAsync(sub, msg, "welcome")
+}
+
+// welcome builds the email that greets sub on lists: which lists, how
+// often and when, the archive, and, as in every list email, a visible
+// unsubscribe and preferences link and the List-Unsubscribe headers. It
+// comes from the first list's sender, the address the digests will come
+// from. Like the confirmation, it holds nothing the person typed.
+func (s *Server) welcome(sub subscribers.Subscriber, lists []subscribers.List, now time.Time) (*mailMsg, error) {
+	if s.System == nil {
+		return nil, errors.New("web: no system email renderer")
+	}
+	titles := make([]string, len(lists))
+	for i, l := range lists {
+		titles[i] = listTitle(l)
+	}
+	list := "" // one token for all the lists joined at once
+	if len(lists) == 1 {
+		list = lists[0].Name
+	}
+	unsubTok := s.Signer.Sign(subscribers.PurposeUnsubscribe, sub.ID, list, time.Time{})
+	at, zone := sendTime(sub, lists)
+	sm, err := s.System.Welcome(render.Welcome{
+		Brand: s.Brand, ListTitles: titles, Weekly: sub.Frequency == subscribers.Weekly,
+		SendTime: at, TimeZone: zone, ArchiveURL: s.url("/archive"),
+		PreferencesURL: s.url("/preferences/" + s.Signer.Sign(subscribers.PurposePreferences, sub.ID, list, time.Time{})),
+		UnsubscribeURL: s.url("/unsubscribe/" + unsubTok),
+	})
+	if err != nil {
+		return nil, err
+	}
+	l := lists[0]
+	fa, err := subscribers.ParseAddress(l.From)
+	if err != nil {
+		return nil, fmt.Errorf("web: welcome sender %q of list %s: %w", l.From, l.Name, err)
+	}
+	domain := fa.Address[strings.LastIndexByte(fa.Address, '@')+1:]
+	mailto := s.UnsubscribeMailto
+	if mailto == "" {
+		mailto = fa.Address
+	}
+	m, err := mailer.Build(mailer.Message{
+		From: l.From, ReplyTo: l.ReplyTo, To: sub.Email, Subject: sm.Subject, Date: now,
+		MessageID:         mailer.NewMessageID(domain),
+		ListID:            strings.Join(strings.Fields(listTitle(l)), " ") + " <" + l.Name + "." + domain + ">",
+		UnsubscribeURL:    s.url("/unsubscribe/" + unsubTok),
+		UnsubscribeMailto: mailto + "?subject=" + url.PathEscape("unsubscribe "+unsubTok),
+		FeedbackID:        "welcome:" + l.Name + ":newsdigest",
+		Text:              sm.Text, HTML: sm.HTML,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &mailMsg{msg: m}, nil
+}
+
+// sendTime is the time of day (and its zone) the lists' editions reach
+// sub, when it is known: the subscriber's own hour, else the time of a
+// daily cron spec with CRON_TZ shared by every list. Empty otherwise.
+func sendTime(sub subscribers.Subscriber, lists []subscribers.List) (at, zone string) {
+	if sub.SendHour >= 0 && sub.SendHour <= 23 {
+		zone = sub.Timezone
+		if zone == "" {
+			zone = "UTC"
+		}
+		return fmt.Sprintf("%02d:00", sub.SendHour), zone
+	}
+	for i, l := range lists {
+		a, z := cronTime(l.Schedule)
+		if a == "" || (i > 0 && (a != at || z != zone)) {
+			return "", ""
+		}
+		at, zone = a, z
+	}
+	return at, zone
+}
+
+// cronTime reads "CRON_TZ=Europe/Paris 30 7 * * *" as "07:30" in
+// "Europe/Paris". Any other spec, or one without a zone (it would run in
+// the server's zone, which means nothing to a reader), gives "".
+func cronTime(spec string) (at, zone string) {
+	f := strings.Fields(spec)
+	if len(f) != 6 {
+		return "", ""
+	}
+	z, ok := strings.CutPrefix(f[0], "CRON_TZ=")
+	if !ok {
+		z, ok = strings.CutPrefix(f[0], "TZ=")
+	}
+	if _, err := time.LoadLocation(z); !ok || z == "" || err != nil {
+		return "", ""
+	}
+	minute, err1 := strconv.Atoi(f[1])
+	hour, err2 := strconv.Atoi(f[2])
+	if err1 != nil || err2 != nil || minute < 0 || minute > 59 || hour < 0 || hour > 23 || f[3] != "*" || f[4] != "*" {
+		return "", ""
+	}
+	return fmt.Sprintf("%02d:%02d", hour, minute), z
+}
+
+// sendAsync sends in the background, so that the answer to the form or
+// the confirm link takes the same time whatever happens to the address.
+// what names the email in logs.
+func (s *Server) sendAsync(sub subscribers.Subscriber, m *mailMsg, what string) {
 	if s.Send == nil {
-		s.log().Warn("web: no SMTP sender configured: confirmation email not sent", "subscriber", sub.ID)
+		s.log().Warn("web: no SMTP sender configured: "+what+" email not sent", "subscriber", sub.ID)
 		return
 	}
 	s.mailWG.Add(1)
@@ -368,13 +501,16 @@ func (s *Server) sendAsync(sub subscribers.Subscriber, m *mailMsg) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if err := s.Send(ctx, m.msg); err != nil {
-			s.log().Error("web: sending confirmation email", "subscriber", sub.ID, "err", err)
+			s.log().Error("web: sending "+what+" email", "subscriber", sub.ID, "err", err)
+			if m.key == "" {
+				return
+			}
 			if ferr := s.Store.Forget(m.key); ferr != nil {
 				s.log().Error("web: clearing mail throttle", "err", ferr)
 			}
 			return
 		}
-		s.log().Info("web: confirmation email sent", "subscriber", sub.ID)
+		s.log().Info("web: "+what+" email sent", "subscriber", sub.ID)
 	}()
 }
 

@@ -78,8 +78,8 @@ func TestSubscribeAndConfirm(t *testing.T) {
 	if r2.status != r.status || r2.body != r.body {
 		t.Errorf("second sign-up answered differently: %d", r2.status)
 	}
-	if n := len(e.waitMail()); n != 1 {
-		t.Errorf("%d mails after a sign-up of a confirmed address, want 1", n)
+	if n := len(e.waitMail()); n != 2 {
+		t.Errorf("%d mails after a sign-up of a confirmed address, want 2 (the confirmation and the welcome)", n)
 	}
 }
 

@@ -54,7 +54,7 @@ type Store interface {
 	Forget(key string) error
 }
 
-// SendFunc delivers one system message (a confirmation email).
+// SendFunc delivers one system message (a confirmation or welcome email).
 type SendFunc func(ctx context.Context, msg *mail.Msg) error
 
 // Defaults of the Server's limits.
@@ -73,16 +73,20 @@ type Server struct {
 	Store    Store
 	Signer   *subscribers.Signer
 	Renderer *render.Renderer // the digest templates, for archive pages
-	System   *render.System   // the confirmation email
-	Send     SendFunc         // nil: confirmation emails are logged, not sent
+	System   *render.System   // the confirmation and welcome emails
+	Send     SendFunc         // nil: confirmation and welcome emails are logged, not sent
 	Clock    digest.Clock
 	Log      *slog.Logger
 
 	BaseURL string // public base of every link, e.g. https://news.example.org/newsletter
 	Brand   render.Brand
 	// From is the sender of confirmation emails; empty means the From of
-	// the first list asked for.
+	// the first list asked for. Welcome emails come from the list's From.
 	From string
+	// UnsubscribeMailto is the mailto target of the welcome email's
+	// List-Unsubscribe, like the digests' (mail.unsubscribe_mailto);
+	// empty means the list's From address.
+	UnsubscribeMailto string
 
 	ConfirmTTL   time.Duration // life of confirm links; default DefaultConfirmTTL
 	MailInterval time.Duration // per address; default DefaultMailInterval
