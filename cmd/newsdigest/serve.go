@@ -100,6 +100,8 @@ func (m *Main) daemon() ([]component, error) {
 		ConfirmTTL:     m.cfg.HTTP.ConfirmTTL.Duration,
 		ClientIPHeader: m.cfg.HTTP.ClientIPHeader,
 		TrustedOrigins: splitList(m.cfg.HTTP.TrustedOrigins),
+
+		UnsubscribeMailto: m.cfg.Mail.UnsubscribeMailto,
 	}
 	pub, err := pages.Handler()
 	if err != nil {
