@@ -33,6 +33,15 @@ func systemGoldens(t *testing.T) map[string]Message {
 	if err != nil {
 		t.Fatal(err)
 	}
+	wm, err := sys.Welcome(render.Welcome{
+		Brand: brand, ListTitles: []string{"The Daily"}, SendTime: "07:00", TimeZone: "Europe/London",
+		ArchiveURL:     "https://harbourgazette.example/archive",
+		PreferencesURL: "https://harbourgazette.example/preferences/prefs456",
+		UnsubscribeURL: "https://harbourgazette.example/unsubscribe/unsub123",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	msg := func(sm render.SystemMail, id string) Message {
 		return Message{
 			From: "Harbour Gazette <daily@harbourgazette.example>", To: "zoe@example.org",
@@ -40,8 +49,17 @@ func systemGoldens(t *testing.T) map[string]Message {
 			Boundary: "ndboundary0123456789", Text: sm.Text, HTML: sm.HTML,
 		}
 	}
+	// The welcome email is list mail, built like digest/web's: List-Id,
+	// Feedback-ID and List-Unsubscribe with the same token as its
+	// visible link.
+	welcome := msg(wm, "w0123456789abcdef0123456789abcdef")
+	welcome.ListID = "The Daily <daily.harbourgazette.example>"
+	welcome.UnsubscribeURL = "https://harbourgazette.example/unsubscribe/unsub123"
+	welcome.UnsubscribeMailto = "daily@harbourgazette.example?subject=unsubscribe%20unsub123"
+	welcome.FeedbackID = "welcome:daily:newsdigest"
 	return map[string]Message{
 		"confirm": msg(cm, "c0123456789abcdef0123456789abcdef"),
+		"welcome": welcome,
 	}
 }
 
