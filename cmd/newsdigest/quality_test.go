@@ -100,21 +100,45 @@ func systemEmails(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 	out["confirmation"] = buildSystem(t, cm, now)
-	for name, raw := range out {
-		if r := lint.Check(raw, lint.Options{System: true}); len(r.Findings) > 0 {
-			t.Errorf("the %s email has findings: %v", name, r.Findings)
-		}
+	if r := lint.Check(out["confirmation"], lint.Options{System: true}); len(r.Findings) > 0 {
+		t.Errorf("the confirmation email has findings: %v", r.Findings)
+	}
+	// The welcome email goes to a subscriber: list mail, with the
+	// headers and links digest/web gives it, judged by the list rules.
+	const base = "https://harbourgazette.example/newsletter"
+	unsub := base + "/unsubscribe/AgEBEHaAmPRxtbHCgeMCgqTu2rsFZGFpbHkA.Yh2kQ0nX8sVbE1Lw3RrPqg"
+	wm, err := sys.Welcome(render.Welcome{
+		Brand: brand, ListTitles: []string{"The Weekly"}, Weekly: true, SendTime: "07:00", TimeZone: "Europe/London",
+		ArchiveURL:     base + "/archive",
+		PreferencesURL: base + "/preferences/AwEBEHaAmPRxtbHCgeMCgqTu2rsFZGFpbHkA.k9Vd0a7yQmE2sPjXcL4nTw",
+		UnsubscribeURL: unsub,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["welcome"] = buildSystem(t, wm, now, func(m *mailer.Message) {
+		m.ListID = "The Weekly <weekly.harbourgazette.example>"
+		m.UnsubscribeURL = unsub
+		m.UnsubscribeMailto = "unsubscribe@harbourgazette.example?subject=unsubscribe%20" + unsub[strings.LastIndexByte(unsub, '/')+1:]
+		m.FeedbackID = "welcome:weekly:newsdigest"
+	})
+	if r := lint.Check(out["welcome"], lint.Options{PostalAddress: brand.PostalAddress}); len(r.Findings) > 0 {
+		t.Errorf("the welcome email has findings: %v", r.Findings)
 	}
 	return out
 }
 
-func buildSystem(t *testing.T, sm render.SystemMail, now time.Time) []byte {
+func buildSystem(t *testing.T, sm render.SystemMail, now time.Time, edit ...func(*mailer.Message)) []byte {
 	t.Helper()
-	m, err := mailer.Build(mailer.Message{
+	msg := mailer.Message{
 		From: "The Harbour Gazette <digest@harbourgazette.example>", To: "ann.reader@example.org",
 		Subject: sm.Subject, Date: now, MessageID: mailer.NewMessageID("harbourgazette.example"),
 		Text: sm.Text, HTML: sm.HTML,
-	})
+	}
+	for _, e := range edit {
+		e(&msg)
+	}
+	m, err := mailer.Build(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
