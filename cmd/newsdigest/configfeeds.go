@@ -22,8 +22,6 @@ type TrackingConfig struct {
 	// Clicks sends story links through BASE/c/{token}, counted per
 	// edition and story; false leaves the original links in the email.
 	Clicks bool `toml:"clicks"`
-	// PerSubscriber also counts who clicked (a per-recipient token).
-	PerSubscriber bool `toml:"per_subscriber"`
 }
 
 func defaultFeedsConfig() FeedsConfig {

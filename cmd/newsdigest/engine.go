@@ -52,6 +52,7 @@ func (m *Main) engine(dryRunDir string) (*delivery.Engine, error) {
 		MaxRetries:        m.cfg.SMTP.Retries,
 		PauseErrors:       m.cfg.SMTP.PauseErrors,
 		DomainConcurrency: m.cfg.SMTP.DomainConcurrency,
+		TrackClicks:       m.cfg.Tracking.Clicks,
 	}
 	if m.cfg.DKIM.Domain != "" {
 		if e.DKIM, err = mailer.LoadDKIM(m.cfg.DKIM.Domain, m.cfg.DKIM.Selector, m.cfg.DKIM.KeyFile); err != nil {

@@ -103,6 +103,9 @@ func (m *Main) daemon() ([]component, error) {
 
 		UnsubscribeMailto: m.cfg.Mail.UnsubscribeMailto,
 	}
+	if m.cfg.Tracking.Clicks {
+		pages.Clicks = m.store
+	}
 	pub, err := pages.Handler()
 	if err != nil {
 		return nil, err

@@ -109,6 +109,11 @@ type View struct {
 	Edition digest.Edition // Stories, Intro, and Subject (which, if non-empty, overrides the subject template)
 	Brand   Brand
 	ViewURL string // "view in browser" URL; optional
+	// LinkFor, if set, rewrites each story's own link (e.g. into a
+	// click-tracking redirect); it gets the article's ID and its http(s)
+	// link and must return an absolute http(s) URL, else the original
+	// link is kept. Links inside summaries are left as they are.
+	LinkFor func(articleID, link string) string
 }
 
 // Recipient holds the per-recipient values filled in by Personalize.
@@ -398,6 +403,17 @@ func (r *Renderer) data(v View) (Data, error) {
 	}
 	for _, p := range v.Edition.Stories.Recent {
 		d.Recent = append(d.Recent, r.story(p, digest.SectionRecent))
+	}
+	if v.LinkFor != nil {
+		for _, ss := range [][]Story{d.Top, d.Recent} {
+			for i := range ss {
+				if l := ss[i].Link; l != "" {
+					if t := v.LinkFor(ss[i].ArticleID, l); isHTTPURL(t) {
+						ss[i].Link = t
+					}
+				}
+			}
+		}
 	}
 	d.Stories = append(append([]Story(nil), d.Top...), d.Recent...)
 

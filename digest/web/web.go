@@ -75,6 +75,7 @@ type Server struct {
 	Renderer *render.Renderer // the digest templates, for archive pages
 	System   *render.System   // the confirmation and welcome emails
 	Send     SendFunc         // nil: confirmation and welcome emails are logged, not sent
+	Clicks   ClickRecorder    // counts digest clicks; nil: /c/ links redirect without counting
 	Clock    digest.Clock
 	Log      *slog.Logger
 
@@ -182,6 +183,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	mux.HandleFunc("GET /data/{token}", s.handleDataPage)
 	mux.HandleFunc("GET /data/{token}/export", s.handleDataExport)
 	mux.HandleFunc("POST /data/{token}/delete", s.handleDataDelete)
+	mux.HandleFunc("GET /c/{token}", s.handleClick)
 	mux.HandleFunc("GET /archive", s.handleArchive)
 	mux.HandleFunc("GET /archive/feed.xml", s.handleFeed)
 	mux.HandleFunc("GET /archive/{edition}", s.handleEdition)
