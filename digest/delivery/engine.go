@@ -75,6 +75,9 @@ type Engine struct {
 	// Metrics, if set, is told of final outcomes, retries, the queue and
 	// each run's duration.
 	Metrics Metrics
+	// TrackClicks sends story links of sent editions through the click
+	// redirect under BaseURL (see SentView).
+	TrackClicks bool
 
 	Workers    int           // concurrent transports; default 1
 	Limiter    *rate.Limiter // shared by all workers; nil = no limit
@@ -160,6 +163,23 @@ func (e *Engine) Build(list subscribers.List) (digest.Edition, error) {
 // View is the shared rendering input of an edition.
 func (e *Engine) View(list subscribers.List, ed digest.Edition) render.View {
 	return render.View{List: list, Edition: ed, Brand: e.Brand}
+}
+
+// SentView is View for the messages of a recorded edition: with
+// TrackClicks, story links become BASE/c/{token}, where the token is
+// signed (subscribers.PurposeClick) and names only the article and the
+// edition; the click handler redirects to the link stored in the edition.
+// Previews, test copies and dry runs use View: their edition is not
+// recorded, so they keep the original links.
+func (e *Engine) SentView(list subscribers.List, ed digest.Edition) render.View {
+	v := e.View(list, ed)
+	if e.TrackClicks && e.Signer != nil && e.BaseURL != "" {
+		base := strings.TrimRight(e.BaseURL, "/")
+		v.LinkFor = func(articleID, _ string) string {
+			return base + "/c/" + e.Signer.Sign(subscribers.PurposeClick, articleID, ed.ID, time.Time{})
+		}
+	}
+	return v
 }
 
 // Start builds the list's edition now, records it and queues a delivery for
@@ -279,7 +299,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	if err != nil {
 		return res, fmt.Errorf("edition %s: %w", ed.ID, err)
 	}
-	prep, err := e.Renderer.Prepare(e.View(list, ed))
+	prep, err := e.Renderer.Prepare(e.SentView(list, ed))
 	if err != nil {
 		return res, err
 	}
