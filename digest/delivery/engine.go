@@ -303,8 +303,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	if err != nil {
 		return res, err
 	}
-	from, err := subscribers.ParseAddress(list.From)
-	if err != nil {
+	if _, err := subscribers.ParseAddress(list.From); err != nil {
 		return res, fmt.Errorf("list %s: from: %w", list.Name, err)
 	}
 	pending, err := e.Store.CountPending(ed.ID)
@@ -331,7 +330,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	stopCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	r := &run{
-		e: e, list: list, ed: ed, prep: prep, domain: domainOf(from.Address),
+		e: e, list: list, ed: ed, prep: prep,
 		stopCtx: stopCtx, stop: stop,
 		records: make(chan record, workers*4),
 		window:  newFailWindow(PauseWindow),
@@ -489,7 +488,6 @@ type run struct {
 	list    subscribers.List
 	ed      digest.Edition
 	prep    *render.Prepared
-	domain  string // the From address's domain
 	stopCtx context.Context
 	stop    context.CancelCauseFunc
 	records chan record
