@@ -260,6 +260,8 @@ func (s *Server) Handler() (http.Handler, error) {
 		a, err := s.Service.EditArticle(r.PathValue("article"), e)
 		s.reply(w, r, a, err)
 	})
+	mux.HandleFunc("POST /api/cms/articles", s.handleCMSArticles)
+	mux.HandleFunc("GET /api/editions/{edition}/stats", s.handleEditionStats)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, Error{Error: "no such endpoint: " + r.Method + " " + r.URL.Path, Code: "not_found"})
 	})

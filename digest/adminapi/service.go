@@ -44,6 +44,8 @@ type Service interface {
 	UpsertArticles(as []digest.Article) (added, merged int, err error)
 	SetViews(views map[string]int64) (updated int, missing []string, err error)
 	EditArticle(idOrPrefix string, e ArticleEdit) (digest.Article, error)
+
+	EditionStats(id string) (EditionStats, error)
 }
 
 // ArticleEdit changes an article's editorial flags; nil fields stay.
