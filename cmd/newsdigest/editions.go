@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"newsdigest/digest"
+	"newsdigest/digest/adminapi"
 )
 
 func runEditions(ctx context.Context, m *Main, args []string) error {
@@ -46,7 +47,7 @@ func editionsList(_ context.Context, m *Main, args []string) error {
 }
 
 func editionsShow(_ context.Context, m *Main, args []string) error {
-	c := newCommand(&m.g, "editions show", "EDITION", "Show an edition: its stories, counts and failed deliveries.")
+	c := newCommand(&m.g, "editions show", "EDITION", "Show an edition: its stories, counts (sent, failed, suppressed, clicks per story, unsubscribes) and failed deliveries.")
 	pos, err := c.parse(args, m.Stdout)
 	if err != nil {
 		return err
@@ -75,17 +76,29 @@ func editionsShow(_ context.Context, m *Main, args []string) error {
 			queued++
 		}
 	}
+	stats, err := adminapi.Direct{Store: m.store}.EditionStats(ed.ID)
+	if err != nil {
+		return err
+	}
 	if m.g.json {
 		if failures == nil {
 			failures = []digest.Delivery{}
 		}
-		return m.printJSON(map[string]any{"edition": ed, "queued": queued, "failures": failures})
+		return m.printJSON(map[string]any{"edition": ed, "queued": queued, "failures": failures, "stats": stats})
 	}
 	kv(m.Stdout, "edition", ed.ID, "list", ed.List, "status", ed.Status, "reason", orDash(ed.Reason), "subject", ed.Subject,
 		"created", fmtTime(ed.Created), "finished", fmtTime(ed.Finished),
-		"deliveries", fmt.Sprintf("%d sent, %d failed, %d suppressed, %d queued", ed.Sent, ed.Failed, ed.Suppressed, queued))
+		"deliveries", fmt.Sprintf("%d sent, %d failed, %d suppressed, %d queued", ed.Sent, ed.Failed, ed.Suppressed, queued),
+		"clicks", fmt.Sprint(stats.Clicks),
+		"unsubscribes", fmt.Sprintf("%d (recipients who left the list after this edition, before the next)", stats.Unsubscribes))
 	fmt.Fprintln(m.Stdout)
 	printPicks(m, ed)
+	fmt.Fprintln(m.Stdout)
+	ct := m.table("CLICKS", "SECTION", "ARTICLE", "TITLE")
+	for _, s := range stats.Stories {
+		ct.row(s.Clicks, s.Section, s.Article, truncate(s.Title, 60))
+	}
+	ct.flush()
 	if len(failures) > 0 {
 		fmt.Fprintln(m.Stdout)
 		t := m.table("EMAIL", "STATUS", "ATTEMPTS", "REPLY")
