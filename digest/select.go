@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Policy says how a list's editions are filled. The zero value of each
@@ -102,15 +103,18 @@ func Score(a Article, now time.Time, gravity float64) float64 {
 
 // Select chooses the stories of an edition at now. Articles that are
 // excluded, published outside the policy's window (or in the future by more
-// than an hour), or for which seen returns true are never picked. Pinned
-// articles lead "top" whatever their score. "recent" holds the newest
-// remaining articles. seen may be nil.
+// than an hour), or for which seen returns true are never picked.
+// Near-duplicates (the same story from two feeds: see NearDuplicate) are
+// collapsed first: the higher-scored copy (a pinned one first) stays and
+// its reason names the others. Pinned articles lead "top" whatever their
+// score. "recent" holds the newest remaining articles. seen may be nil.
 func Select(articles []Article, p Policy, now time.Time, seen func(id string) bool) Selection {
 	p = p.WithDefaults()
 	type cand struct {
 		a     Article
 		score float64
 		age   time.Duration
+		dups  []Article // near-duplicates collapsed into this one
 	}
 	var cands []cand
 	for _, a := range articles {
@@ -123,6 +127,8 @@ func Select(articles []Article, p Policy, now time.Time, seen func(id string) bo
 		}
 		cands = append(cands, cand{a: a, score: Score(a, now, p.Gravity), age: max(age, 0)})
 	}
+	cands = collapseNearDuplicates(cands, func(c cand) (Article, float64) { return c.a, c.score },
+		func(c *cand, dup Article) { c.dups = append(c.dups, dup) })
 
 	// Top: pinned first, then by score; ties by newer, then by ID so that
 	// the result does not depend on input order.
@@ -154,7 +160,7 @@ func Select(articles []Article, p Policy, now time.Time, seen func(id string) bo
 		used[c.a.ID] = true
 		sel.Top = append(sel.Top, Pick{
 			Article: c.a, Section: SectionTop, Score: c.score, Age: c.age,
-			Reason: topReason(c.a, c.score, c.age, len(sel.Top)+1),
+			Reason: topReason(c.a, c.score, c.age, len(sel.Top)+1) + dupReason(c.dups),
 		})
 	}
 
@@ -174,7 +180,7 @@ func Select(articles []Article, p Policy, now time.Time, seen func(id string) bo
 		}
 		sel.Recent = append(sel.Recent, Pick{
 			Article: c.a, Section: SectionRecent, Score: c.score, Age: c.age,
-			Reason: fmt.Sprintf("recent #%d: published %s ago, not in top", len(sel.Recent)+1, roundAge(c.age)),
+			Reason: fmt.Sprintf("recent #%d: published %s ago, not in top", len(sel.Recent)+1, roundAge(c.age)) + dupReason(c.dups),
 		})
 	}
 	return sel
@@ -203,4 +209,106 @@ func roundAge(d time.Duration) time.Duration {
 		return d.Round(time.Minute)
 	}
 	return d.Round(time.Second)
+}
+
+// DuplicateThreshold is the title similarity at or above which two
+// articles are the same story (see NearDuplicate).
+const DuplicateThreshold = 0.8
+
+// NearDuplicate reports whether two titles tell the same story: the
+// Jaccard similarity of their word sets (lower-cased, punctuation
+// dropped) is at least DuplicateThreshold. Titles without words never
+// match.
+func NearDuplicate(a, b string) bool {
+	return jaccard(titleWords(a), titleWords(b)) >= DuplicateThreshold
+}
+
+func titleWords(title string) map[string]bool {
+	words := strings.FieldsFunc(strings.ToLower(title), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	set := make(map[string]bool, len(words))
+	for _, w := range words {
+		set[w] = true
+	}
+	return set
+}
+
+func jaccard(x, y map[string]bool) float64 {
+	if len(x) == 0 || len(y) == 0 {
+		return 0
+	}
+	inter := 0
+	for w := range x {
+		if y[w] {
+			inter++
+		}
+	}
+	return float64(inter) / float64(len(x)+len(y)-inter)
+}
+
+// collapseNearDuplicates keeps, of each group of near-duplicate titles,
+// the candidate that ranks first (pinned, then by score, newer, ID) and
+// tells it of each one dropped. The order of the kept ones is the input's.
+func collapseNearDuplicates[C any](cands []C, key func(C) (Article, float64), drop func(kept *C, dup Article)) []C {
+	order := make([]int, len(cands))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		ai, si := key(cands[order[i]])
+		aj, sj := key(cands[order[j]])
+		if ai.Pinned != aj.Pinned {
+			return ai.Pinned
+		}
+		if si != sj {
+			return si > sj
+		}
+		if !ai.Published.Equal(aj.Published) {
+			return ai.Published.After(aj.Published)
+		}
+		return ai.ID < aj.ID
+	})
+	words := make([]map[string]bool, len(cands))
+	for i, c := range cands {
+		a, _ := key(c)
+		words[i] = titleWords(a.Title)
+	}
+	dropped := make([]bool, len(cands))
+	var kept []int
+	for _, i := range order {
+		a, _ := key(cands[i])
+		for _, k := range kept {
+			if jaccard(words[i], words[k]) >= DuplicateThreshold {
+				dropped[i] = true
+				drop(&cands[k], a)
+				break
+			}
+		}
+		if !dropped[i] {
+			kept = append(kept, i)
+		}
+	}
+	out := cands[:0:0]
+	for i, c := range cands {
+		if !dropped[i] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func dupReason(dups []Article) string {
+	if len(dups) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, d := range dups {
+		p := fmt.Sprintf("%q", d.Title)
+		if d.Source != "" {
+			p += " from " + d.Source
+		}
+		parts = append(parts, p)
+	}
+	return "; kept over its near-duplicate " + strings.Join(parts, ", ") + " (ranked lower)"
 }
