@@ -21,6 +21,9 @@ func (m *Main) openAdmin() error {
 	if err := m.loadConfig(); err != nil {
 		return err
 	}
+	if err := m.checkDBExists(); err != nil {
+		return err
+	}
 	st, err := boltstore.Open(m.cfg.DB, boltstore.Options{Timeout: -1})
 	if err == nil {
 		m.store, m.admin = st, adminapi.Direct{Store: st}

@@ -32,6 +32,7 @@ func articlesImport(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
+	m.create = true
 	if err := m.openAdmin(); err != nil {
 		return err
 	}

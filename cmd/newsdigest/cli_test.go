@@ -267,3 +267,32 @@ func TestCLIArticlesImportAndEditorialFlags(t *testing.T) {
 		t.Errorf("negative boost: exit %d, want 2", code)
 	}
 }
+
+func TestCLIReadOnlyCommandsDoNotCreateADatabase(t *testing.T) {
+	c := newCLI(t, "")
+	for _, args := range [][]string{{"lists", "list"}, {"subscribers", "export"}, {"editions", "list"}, {"preview"}} {
+		code, _, errs := c.run(args...)
+		if code != 1 || !strings.Contains(errs, "no database at") {
+			t.Errorf("%v: exit %d, %q; want 1 and 'no database at'", args, code, errs)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "nd.db")); !os.IsNotExist(err) {
+		t.Errorf("a read-only command created the database: %v", err)
+	}
+	c.ok("lists", "add", "daily", "--from", "x@gazette.example")
+	c.ok("lists", "list")
+}
+
+func TestCLIGlobalFlagsBeforeTheCommand(t *testing.T) {
+	c := newCLI(t, "")
+	db := filepath.Join(c.dir, "other.db")
+	c.ok("--db", db, "lists", "add", "daily", "--from", "x@gazette.example")
+	out := c.ok("--json", "--db", db, "lists", "list")
+	if !strings.HasPrefix(strings.TrimSpace(out), "[") || !strings.Contains(out, `"daily"`) {
+		t.Errorf("--json before the command: %q", out)
+	}
+	out = c.ok("lists", "--db", db, "show", "daily")
+	if !strings.Contains(out, "daily") {
+		t.Errorf("flag before the verb: %q", out)
+	}
+}

@@ -60,6 +60,7 @@ func feedsAdd(ctx context.Context, m *Main, args []string) error {
 	if *interval != 0 && *interval < minFeedInterval {
 		return usageError{fmt.Sprintf("--interval %s: want at least %s", *interval, minFeedInterval)}
 	}
+	m.create = true
 	if err := m.openAdmin(); err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ func runLists(ctx context.Context, m *Main, args []string) error {
 
 // subcommand dispatches "GROUP VERB ...".
 func subcommand(ctx context.Context, m *Main, group string, args []string, verbs map[string]runner) error {
+	args = hoistGlobals(args) // "lists --db x.db show daily"
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
 		names := make([]string, 0, len(verbs))
 		for v := range verbs {
@@ -61,6 +62,7 @@ func listsAddSet(add bool) runner {
 		if err := c.args(pos, 1, 1); err != nil {
 			return err
 		}
+		m.create = add
 		if err := m.openAdmin(); err != nil {
 			return err
 		}

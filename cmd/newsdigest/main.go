@@ -39,11 +39,12 @@ type Main struct {
 	Stderr  io.Writer
 	Environ []string
 
-	g     globals
-	cfg   Config
-	store *boltstore.Store
-	admin adminapi.Service // the store or the daemon's admin API; see openAdmin
-	log   *slog.Logger
+	g      globals
+	create bool // the command may create the database file
+	cfg    Config
+	store  *boltstore.Store
+	admin  adminapi.Service // the store or the daemon's admin API; see openAdmin
+	log    *slog.Logger
 }
 
 type runner func(ctx context.Context, m *Main, args []string) error
@@ -81,6 +82,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		}
 		return 0
 	}
+	args = hoistGlobals(args)
 	cmd, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(m.Stderr, "newsdigest: unknown command %q\n\n", args[0])
@@ -149,6 +151,9 @@ func (m *Main) open() error {
 	if err := m.loadConfig(); err != nil {
 		return err
 	}
+	if err := m.checkDBExists(); err != nil {
+		return err
+	}
 	st, err := boltstore.Open(m.cfg.DB, boltstore.Options{Timeout: time.Second})
 	if err != nil {
 		return err
@@ -195,4 +200,43 @@ func newLogger(w io.Writer, c LogConfig) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// checkDBExists refuses to create a database as a side effect of a command
+// that only reads or changes existing data: run from the wrong folder, it
+// would otherwise "succeed" on a new, empty file. Commands that start a
+// database (lists add, subscribers add|import, feeds add, articles import,
+// serve) set m.create first.
+func (m *Main) checkDBExists() error {
+	if m.create {
+		return nil
+	}
+	if _, err := os.Stat(m.cfg.DB); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no database at %s: start one with 'newsdigest lists add NAME --from ADDR', or name it with --db or NEWSDIGEST_DB", m.cfg.DB)
+	}
+	return nil
+}
+
+// hoistGlobals moves global flags written before the command name
+// ("newsdigest --json lists list") after it, where the command's flag set
+// reads them.
+func hoistGlobals(args []string) []string {
+	var globals []string
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "-" && args[i] != "--" {
+		name := strings.TrimLeft(args[i], "-")
+		globals = append(globals, args[i])
+		i++
+		if (name == "config" || name == "db") && i < len(args) {
+			globals = append(globals, args[i])
+			i++
+		}
+		if name == "help" || name == "h" {
+			return args
+		}
+	}
+	if len(globals) == 0 || i == len(args) {
+		return args
+	}
+	return append(append([]string{args[i]}, args[i+1:]...), globals...)
 }

@@ -42,6 +42,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if m.cfg.Admin.Token == "" {
 		return errors.New("serve: admin.token is not set: the admin API needs one; set [admin] token in the config or NEWSDIGEST_ADMIN_TOKEN (e.g. from: openssl rand -hex 32)")
 	}
+	m.create = true
 	if err := m.open(); err != nil {
 		return err
 	}

@@ -136,7 +136,6 @@ func TestAdminCommandsSameThroughDaemon(t *testing.T) {
 	update := "email,name\nbob@example.org,Robert\nfrank@example.org,Frank\n"
 	script := func(dir string) [][]string {
 		return [][]string{
-			{"lists", "list"},
 			{"subscribers", "add", "x@example.org"}, // no list yet
 			{"lists", "add", "daily", "--title", "The Daily", "--from", "Gazette <digest@gazette.example>", "--top", "3"},
 			{"lists", "add", "daily", "--from", "x@gazette.example"},

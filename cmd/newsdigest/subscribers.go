@@ -40,6 +40,7 @@ func subsAdd(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
+	m.create = true
 	if err := m.openAdmin(); err != nil {
 		return err
 	}
@@ -281,6 +282,7 @@ func subsImport(_ context.Context, m *Main, args []string) error {
 	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
+	m.create = true
 	if err := m.openAdmin(); err != nil {
 		return err
 	}
