@@ -112,3 +112,27 @@ func FuzzReadArticlesCSV(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadArticlesJSON checks the same for JSON, the format of CMS pushes
+// to the admin API (POST /api/cms/articles).
+func FuzzReadArticlesJSON(f *testing.F) {
+	seedFiles(f, "testdata/*.json")
+	f.Add([]byte(`[{"guid":"a","views":1},{"title":"<b>x</b>","link":"https://e.org/1","summary":"<img src=x onerror=alert(1)>"}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		arts, _, err := ReadArticlesJSON(bytes.NewReader(data), testNow)
+		if err != nil {
+			return
+		}
+		for _, a := range arts {
+			if IsPopularityUpdate(a) {
+				if a.Views < 0 || strings.ContainsAny(a.GUID, "\r\n") {
+					t.Errorf("popularity update %+v", a)
+				}
+				continue
+			}
+			for _, p := range articleProblems(a) {
+				t.Errorf("article %q: %s", a.Title, p)
+			}
+		}
+	})
+}
