@@ -271,11 +271,13 @@ func (s *Store) UpsertSubscribers(batch []subscribers.Row, update bool) (added, 
 // without a send_hour column leaves every stored hour alone. ID, Email,
 // Created and Updated are kept. Attrs are merged, incoming values winning.
 //
-// Memberships: a status the row gave explicitly (a status column) wins. A
-// status that only comes from the import's options (--list L) adds the
-// subscriber to lists they are not on and upgrades pending to confirmed,
-// but never re-subscribes someone who unsubscribed, bounced or complained.
-// A membership whose status does not change keeps its Since.
+// Memberships: an import never re-subscribes someone who unsubscribed,
+// bounced or complained on a list, whatever the row says (an old export
+// must not undo a later unsubscribe). Otherwise a status the row gave
+// explicitly (a status column) wins, and a status that only comes from the
+// import's options (--list L) adds the subscriber to lists they are not on
+// and upgrades pending to confirmed. A membership whose status does not
+// change keeps its Since.
 func MergeSubscriber(old, in subscribers.Subscriber, given subscribers.Fields, now time.Time) subscribers.Subscriber {
 	out := old
 	if given.Has(subscribers.GivenName) {
@@ -304,6 +306,9 @@ func MergeSubscriber(old, in subscribers.Subscriber, given subscribers.Fields, n
 		for name, m := range in.Lists {
 			prev, ok := out.Lists[name]
 			if ok && prev.Status == m.Status {
+				continue
+			}
+			if ok && left(prev.Status) && !left(m.Status) {
 				continue
 			}
 			if ok && !given.Has(subscribers.GivenStatus) &&
@@ -457,4 +462,10 @@ func (s *Store) CountSubscribers(list string, status subscribers.Status) (int, e
 		})
 	})
 	return n, err
+}
+
+// left reports whether a status means the person left the list or must
+// not be mailed: only they (or an admin, one by one) can undo it.
+func left(st subscribers.Status) bool {
+	return st == subscribers.Unsubscribed || st == subscribers.Bounced || st == subscribers.Complained
 }

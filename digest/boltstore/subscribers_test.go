@@ -311,6 +311,32 @@ func TestUpsertSubscribers(t *testing.T) {
 		}
 	})
 
+	t.Run("ExplicitStatusNeverResubscribes", func(t *testing.T) {
+		// An old export re-imported with --update after people left.
+		s, _ := mustOpen(t)
+		for email, st := range map[string]subscribers.Status{"u@example.org": subscribers.Unsubscribed, "b@example.org": subscribers.Bounced, "c@example.org": subscribers.Complained, "p@example.org": subscribers.Pending} {
+			sub := subscribers.Subscriber{Email: email}
+			sub.SetStatus("daily", st, t0)
+			if err := s.AddSubscriber(sub); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var in []subscribers.Subscriber
+		for _, email := range []string{"u@example.org", "b@example.org", "c@example.org", "p@example.org"} {
+			sub := subscribers.Subscriber{Email: email}
+			sub.SetStatus("daily", subscribers.Confirmed, t0)
+			in = append(in, sub)
+		}
+		if _, _, _, err := s.UpsertSubscribers(rows(subscribers.GivenStatus, in...), true); err != nil {
+			t.Fatal(err)
+		}
+		for email, want := range map[string]subscribers.Status{"u@example.org": subscribers.Unsubscribed, "b@example.org": subscribers.Bounced, "c@example.org": subscribers.Complained, "p@example.org": subscribers.Confirmed} {
+			if got, _ := s.GetSubscriber(email); got.StatusOn("daily") != want {
+				t.Errorf("%s: %s, want %s", email, got.StatusOn("daily"), want)
+			}
+		}
+	})
+
 	t.Run("InvalidEntryRollsBackBatch", func(t *testing.T) {
 		s, _ := mustOpen(t)
 		_, _, _, err := s.UpsertSubscribers(rows(0, newcomer, subscribers.Subscriber{Email: "broken"}), true)
