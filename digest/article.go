@@ -19,6 +19,10 @@ type Article struct {
 	Author      string    `json:"author,omitempty"`
 	Categories  []string  `json:"categories,omitempty"`
 	Published   time.Time `json:"published"`
+	// DateGuessed says Published is the time the story was first seen, the
+	// feed giving no date (or one in the future): a later fetch must not
+	// move it forward.
+	DateGuessed bool      `json:"date_guessed,omitempty"`
 	Ingested    time.Time `json:"ingested"`
 	Source      string    `json:"source,omitempty"` // feed ID or "import"
 
@@ -70,8 +74,8 @@ func (a Article) Merge(in Article) Article {
 	if len(out.Categories) == 0 {
 		out.Categories = a.Categories
 	}
-	if out.Published.IsZero() {
-		out.Published = a.Published
+	if out.Published.IsZero() || (in.DateGuessed && !a.Published.IsZero()) {
+		out.Published, out.DateGuessed = a.Published, a.DateGuessed
 	}
 	if !a.Ingested.IsZero() {
 		out.Ingested = a.Ingested

@@ -146,3 +146,15 @@ func TestArticleIDAndMerge(t *testing.T) {
 		t.Errorf("merge: %+v", got)
 	}
 }
+
+func TestMergeKeepsTheFirstSeenDateOfAnUndatedStory(t *testing.T) {
+	first := Article{ID: "x", Title: "No date", Published: now.Add(-5 * time.Hour), DateGuessed: true}
+	again := Article{Title: "No date", Published: now, DateGuessed: true}
+	if got := first.Merge(again); !got.Published.Equal(first.Published) {
+		t.Errorf("published moved to %v on a later fetch, want %v", got.Published, first.Published)
+	}
+	dated := Article{Title: "Now dated", Published: now.Add(-2 * time.Hour)}
+	if got := first.Merge(dated); !got.Published.Equal(dated.Published) || got.DateGuessed {
+		t.Errorf("a real date did not replace the guessed one: %+v", got)
+	}
+}

@@ -140,12 +140,12 @@ func cleanItem(in rawItem, base *url.URL, now time.Time) (a digest.Article, note
 	case in.Updated != nil && !in.Updated.IsZero():
 		a.Published = in.Updated.UTC()
 	default:
-		a.Published = now
+		a.Published, a.DateGuessed = now, true
 		note = "no date; published set to now"
 	}
 	if a.Published.After(now.Add(futureSlack)) {
 		note = fmt.Sprintf("date %s is in the future; published set to now", a.Published.Format(time.RFC3339))
-		a.Published = now
+		a.Published, a.DateGuessed = now, true
 	}
 	return a, note, nil
 }
@@ -185,7 +185,27 @@ func absURL(raw string, base *url.URL, schemes ...string) (*url.URL, error) {
 		return nil, fmt.Errorf("URL longer than %d bytes", MaxURLBytes)
 	}
 	u.Scheme = scheme
+	// url.URL.String writes the query as it came: percent-encode what may
+	// not stand in a URL (quotes, angle brackets, spaces), so that the
+	// HTML part, the text part and any checker agree on where it ends.
+	u.RawQuery = escapeQuery(u.RawQuery)
 	return u, nil
+}
+
+// escapeQuery percent-encodes every byte of a raw query that RFC 3986
+// does not allow there, leaving valid escapes and delimiters alone.
+func escapeQuery(q string) string {
+	const allowed = "-._~!$&'()*+,;=:@/?%"
+	var b strings.Builder
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if c < 0x80 && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(allowed, c) >= 0) {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
 }
 
 // pickImage returns the first candidate that resolves, against the item's
