@@ -213,6 +213,9 @@ func TestCLIUsage(t *testing.T) {
 	if code, out, _ := c.run("send", "--help"); code != 0 || !strings.Contains(out, "--dry-run") {
 		t.Errorf("send --help: exit %d\n%s", code, out)
 	}
+	if code, out, _ := c.run("help", "preview"); code != 0 || !strings.Contains(out, "--as") {
+		t.Errorf("help preview: exit %d\n%s", code, out)
+	}
 	if code, _, errs := c.run("frobnicate"); code != 2 || !strings.Contains(errs, "unknown command") {
 		t.Errorf("unknown command: exit %d %q", code, errs)
 	}

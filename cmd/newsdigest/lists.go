@@ -188,7 +188,8 @@ func listsShow(_ context.Context, m *Main, args []string) error {
 }
 
 func listsRemove(_ context.Context, m *Main, args []string) error {
-	c := newCommand(&m.g, "lists remove", "NAME", "Delete a list and every subscriber's membership of it.")
+	c := newCommand(&m.g, "lists remove", "NAME [--yes]", "Delete a list and every subscriber's membership of it (their status and consent on it). Asks first unless --yes.")
+	yes := c.fs.Bool("yes", false, "do not ask for confirmation")
 	pos, err := c.parse(args, m.Stdout)
 	if err != nil {
 		return err
@@ -198,6 +199,12 @@ func listsRemove(_ context.Context, m *Main, args []string) error {
 	}
 	if err := m.openAdmin(); err != nil {
 		return err
+	}
+	if !*yes {
+		ok, err := m.confirm(fmt.Sprintf("Remove list %s and every subscriber's membership of it?", pos[0]))
+		if err != nil || !ok {
+			return err
+		}
 	}
 	if err := m.admin.DeleteList(pos[0]); err != nil {
 		return fmt.Errorf("list %s: %w", pos[0], err)

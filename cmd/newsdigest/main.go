@@ -75,6 +75,9 @@ var commands = map[string]struct {
 // failure, 2 a usage mistake.
 func (m *Main) Run(ctx context.Context, args []string) int {
 	defer m.Close()
+	if len(args) >= 2 && args[0] == "help" {
+		args = append(args[1:], "--help") // "help send" = "send --help"
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
 		m.usage(m.Stdout)
 		if len(args) == 0 {

@@ -157,7 +157,7 @@ func (m *Main) deliver(ctx context.Context, e *delivery.Engine, id string) error
 func (m *Main) confirm(q string) (bool, error) {
 	f, ok := m.Stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return false, usageError{"not a terminal: add --yes to send without confirmation"}
+		return false, usageError{"not a terminal to ask on: add --yes to go ahead without confirmation"}
 	}
 	fmt.Fprintf(m.Stderr, "%s [y/N] ", q)
 	line, _ := bufio.NewReader(f).ReadString('\n')

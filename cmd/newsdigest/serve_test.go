@@ -179,8 +179,9 @@ func TestAdminCommandsSameThroughDaemon(t *testing.T) {
 			{"articles", "pin", "zzzz"},
 			{"feeds", "remove", filepath.Join(demo, "feed.xml")},
 			{"feeds", "remove", filepath.Join(demo, "feed.xml")},
-			{"lists", "remove", "weekly"},
-			{"lists", "remove", "weekly"},
+			{"lists", "remove", "weekly"}, // no terminal to ask on: refused
+			{"lists", "remove", "weekly", "--yes"},
+			{"lists", "remove", "weekly", "--yes"},
 			{"subscribers", "show", "hal@example.org", "--json"},
 		}
 	}
