@@ -221,7 +221,7 @@ func seed(dbPath string, n int) error {
 	topics := []string{"Harbour", "Council", "Weather", "Sport", "Culture", "Business", "Schools", "Transport", "Health", "Science"}
 	for i := range 10 {
 		link := fmt.Sprintf("https://harbourgazette.example/news/%d/story-about-%s", 2026000+i, strings.ToLower(topics[i]))
-		body := strings.Repeat(fmt.Sprintf("The %s desk reports that the new plans for the quay were discussed at length by residents, traders and the harbour board on Tuesday evening. ", strings.ToLower(topics[i])), 2)
+		body := strings.Repeat(fmt.Sprintf("The %s desk reports that the new plans for the quay were discussed at length by residents, traders and the harbour board on Tuesday evening. ", strings.ToLower(topics[i])), 1)
 		arts = append(arts, digest.Article{
 			ID: digest.ArticleID("", link), Link: link,
 			Title:       fmt.Sprintf("%s: what the new quay plans mean for the town, and what happens next (%d)", topics[i], i+1),
