@@ -1,6 +1,6 @@
 // Command newsdigest-bench measures the delivery engine against a discard
 // SMTP server: it seeds N confirmed subscribers in a temporary database,
-// builds one realistic edition (ten stories, about 22 KB on the wire) and
+// builds one realistic edition (ten stories, about 24 KB on the wire) and
 // sends it through the real engine (ledger with group commit, rate limiter
 // at no limit, per-recipient personalization, W workers with reused SMTP
 // sessions). It then pushes the same number of identical pre-rendered
