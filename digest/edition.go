@@ -18,12 +18,18 @@ const (
 // Edition is one issue of a list's digest: the stories chosen at a moment,
 // sent to the list's confirmed subscribers.
 type Edition struct {
-	ID         string        `json:"id"` // list + slot, e.g. "daily-20261127-0700"
-	List       string        `json:"list"`
-	Slot       time.Time     `json:"slot"` // the moment it was built for
-	Subject    string        `json:"subject"`
-	Intro      string        `json:"intro,omitempty"`
-	Stories    Selection     `json:"stories"`
+	ID      string    `json:"id"` // list + slot, e.g. "daily-20261127-0700"
+	List    string    `json:"list"`
+	Slot    time.Time `json:"slot"` // the moment it was built for
+	Subject string    `json:"subject"`
+	Intro   string    `json:"intro,omitempty"`
+	Stories Selection `json:"stories"` // what a reader without topics or history gets; the archive's copy
+	// Pool is the candidate stories each recipient's own picks are
+	// derived from (their topics, their never-repeat history, weekly or
+	// daily), fixed when the edition is created so that a resumed send
+	// recomputes the same copy. Empty in editions made before it existed:
+	// then every recipient gets Stories.
+	Pool       []Pick        `json:"pool,omitempty"`
 	Status     EditionStatus `json:"status"`
 	Reason     string        `json:"reason,omitempty"` // why it is paused
 	Created    time.Time     `json:"created"`
@@ -31,6 +37,23 @@ type Edition struct {
 	Sent       int           `json:"sent"`
 	Failed     int           `json:"failed"`
 	Suppressed int           `json:"suppressed"`
+	Skipped    int           `json:"skipped,omitempty"` // recipients with nothing new for them
+}
+
+// Story returns the article with that ID among the edition's stories or
+// its pool: what a click on any recipient's copy may name.
+func (e Edition) Story(id string) (Article, bool) {
+	for _, p := range e.Stories.Picks() {
+		if p.Article.ID == id {
+			return p.Article, true
+		}
+	}
+	for _, p := range e.Pool {
+		if p.Article.ID == id {
+			return p.Article, true
+		}
+	}
+	return Article{}, false
 }
 
 // EditionID names the edition of list built for the slot at (minute
@@ -49,6 +72,10 @@ const (
 	DeliverySent       DeliveryStatus = "sent"
 	DeliveryFailed     DeliveryStatus = "failed"
 	DeliverySuppressed DeliveryStatus = "suppressed"
+	// DeliverySkipped: nothing new for this recipient (every story of
+	// theirs already sent, none in their topics, or not their weekday);
+	// no message was sent.
+	DeliverySkipped DeliveryStatus = "skipped"
 )
 
 // Delivery is one row of the delivery ledger.

@@ -60,12 +60,8 @@ func (s *Store) RecordClick(editionID, articleID string) (int64, error) {
 }
 
 func hasStory(ed digest.Edition, articleID string) bool {
-	for _, p := range ed.Stories.Picks() {
-		if p.Article.ID == articleID {
-			return true
-		}
-	}
-	return false
+	_, ok := ed.Story(articleID) // recipients' own picks come from the pool
+	return ok
 }
 
 func readCount(v []byte) int64 {

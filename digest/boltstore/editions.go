@@ -271,6 +271,8 @@ func counter(e *digest.Edition, st digest.DeliveryStatus) *int {
 		return &e.Failed
 	case digest.DeliverySuppressed:
 		return &e.Suppressed
+	case digest.DeliverySkipped:
+		return &e.Skipped
 	}
 	return nil
 }
@@ -291,83 +293,87 @@ func (s *Store) RecordDeliveries(ds []digest.Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		now := s.now()
-		type state struct {
-			e  digest.Edition
-			lb ledgerBuckets
-		}
-		editions := make(map[string]*state)
-		var order []string
-		for i, d := range ds {
-			st := editions[d.Edition]
-			if st == nil {
-				e, err := getEdition(tx, d.Edition)
-				if err != nil {
-					return fmt.Errorf("boltstore: delivery %d: %w", i+1, err)
-				}
-				lb, err := ledger(tx, d.Edition)
-				if err != nil {
-					return err
-				}
-				st = &state{e: e, lb: lb}
-				editions[d.Edition] = st
-				order = append(order, d.Edition)
-			}
-			email, err := subscribers.NormalizeEmail(d.Email)
+	return s.db.Update(func(tx *bolt.Tx) error { return s.recordDeliveries(tx, ds) })
+}
+
+// recordDeliveries is RecordDeliveries inside tx (history.go adds the
+// recipients' story history to the same transaction).
+func (s *Store) recordDeliveries(tx *bolt.Tx, ds []digest.Delivery) error {
+	now := s.now()
+	type state struct {
+		e  digest.Edition
+		lb ledgerBuckets
+	}
+	editions := make(map[string]*state)
+	var order []string
+	for i, d := range ds {
+		st := editions[d.Edition]
+		if st == nil {
+			e, err := getEdition(tx, d.Edition)
 			if err != nil {
-				return fmt.Errorf("boltstore: delivery %d of %s: %w", i+1, d.Edition, err)
+				return fmt.Errorf("boltstore: delivery %d: %w", i+1, err)
 			}
-			d.Email = email
-			switch d.Status {
-			case digest.DeliveryQueued, digest.DeliverySent, digest.DeliveryFailed, digest.DeliverySuppressed:
-			default:
-				return fmt.Errorf("boltstore: delivery %d (%s, %s): unknown status %q", i+1, d.Edition, email, d.Status)
-			}
-			if d.At.IsZero() {
-				d.At = now
-			}
-			key := []byte(email)
-			var prev digest.Delivery
-			found, err := getJSON(st.lb.records, key, &prev)
+			lb, err := ledger(tx, d.Edition)
 			if err != nil {
 				return err
 			}
-			if found {
-				if c := counter(&st.e, prev.Status); c != nil && *c > 0 {
-					*c--
-				}
-			}
-			if c := counter(&st.e, d.Status); c != nil {
-				*c++
-			}
-			if err := putJSON(st.lb.records, key, d); err != nil {
-				return fmt.Errorf("boltstore: record delivery to %s for %s: %w", email, d.Edition, err)
-			}
-			if d.Status == digest.DeliveryQueued {
-				err = st.lb.pending.Put(key, pendingMark)
-			} else {
-				err = st.lb.pending.Delete(key)
-			}
-			if err != nil {
-				return fmt.Errorf("boltstore: record delivery to %s for %s: %w", email, d.Edition, err)
+			st = &state{e: e, lb: lb}
+			editions[d.Edition] = st
+			order = append(order, d.Edition)
+		}
+		email, err := subscribers.NormalizeEmail(d.Email)
+		if err != nil {
+			return fmt.Errorf("boltstore: delivery %d of %s: %w", i+1, d.Edition, err)
+		}
+		d.Email = email
+		switch d.Status {
+		case digest.DeliveryQueued, digest.DeliverySent, digest.DeliveryFailed, digest.DeliverySuppressed, digest.DeliverySkipped:
+		default:
+			return fmt.Errorf("boltstore: delivery %d (%s, %s): unknown status %q", i+1, d.Edition, email, d.Status)
+		}
+		if d.At.IsZero() {
+			d.At = now
+		}
+		key := []byte(email)
+		var prev digest.Delivery
+		found, err := getJSON(st.lb.records, key, &prev)
+		if err != nil {
+			return err
+		}
+		if found {
+			if c := counter(&st.e, prev.Status); c != nil && *c > 0 {
+				*c--
 			}
 		}
-		for _, id := range order {
-			st := editions[id]
-			if k, _ := st.lb.pending.Cursor().First(); k == nil {
-				if st.e.Status != digest.EditionSent {
-					st.e.Status, st.e.Finished = digest.EditionSent, now
-				}
-			} else if st.e.Status == digest.EditionSent {
-				st.e.Status, st.e.Finished = digest.EditionSending, time.Time{}
-			}
-			if err := putJSON(tx.Bucket(bucketEditions), []byte(id), st.e); err != nil {
-				return fmt.Errorf("boltstore: update edition %s: %w", id, err)
-			}
+		if c := counter(&st.e, d.Status); c != nil {
+			*c++
 		}
-		return nil
-	})
+		if err := putJSON(st.lb.records, key, d); err != nil {
+			return fmt.Errorf("boltstore: record delivery to %s for %s: %w", email, d.Edition, err)
+		}
+		if d.Status == digest.DeliveryQueued {
+			err = st.lb.pending.Put(key, pendingMark)
+		} else {
+			err = st.lb.pending.Delete(key)
+		}
+		if err != nil {
+			return fmt.Errorf("boltstore: record delivery to %s for %s: %w", email, d.Edition, err)
+		}
+	}
+	for _, id := range order {
+		st := editions[id]
+		if k, _ := st.lb.pending.Cursor().First(); k == nil {
+			if st.e.Status != digest.EditionSent {
+				st.e.Status, st.e.Finished = digest.EditionSent, now
+			}
+		} else if st.e.Status == digest.EditionSent {
+			st.e.Status, st.e.Finished = digest.EditionSending, time.Time{}
+		}
+		if err := putJSON(tx.Bucket(bucketEditions), []byte(id), st.e); err != nil {
+			return fmt.Errorf("boltstore: update edition %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // Deliveries returns every record of the edition's ledger in email order,

@@ -95,6 +95,10 @@ type Engine struct {
 	// number done and the total for this run. It runs on the ledger
 	// writer: keep it quick.
 	Progress func(done, total int)
+	// History is how long a story sent to a subscriber keeps them from
+	// getting it again (never-repeat); 0 = DefaultHistory (30 days); a
+	// negative value turns per-subscriber history off.
+	History time.Duration
 }
 
 // PauseWindow is how many recent SMTP attempts Engine.PauseErrors looks at.
@@ -133,26 +137,46 @@ func PolicyOf(l subscribers.List) digest.Policy {
 	}.WithDefaults()
 }
 
-// Build selects the stories for the list's edition at the engine's now,
-// leaving out stories sent in the list's earlier editions. It stores
-// nothing. When fewer than the list's minimum of new stories remain it
-// returns the edition and ErrNothingNew.
+// Build selects the stories for the list's edition at the engine's now
+// for its manual slot (ManualSlot): the candidate pool each recipient's
+// copy is derived from, and the stories of a reader without topics or
+// history, leaving out those sent in the list's earlier editions. The
+// editor's next intro and subject are set. It stores nothing. When fewer
+// than the list's minimum of new stories remain it returns the edition
+// and ErrNothingNew.
 func (e *Engine) Build(list subscribers.List) (digest.Edition, error) {
 	now := e.now()
+	return e.BuildAt(list, ManualSlot(list, now), now)
+}
+
+// BuildAt is Build for the given slot, with the stories as of now.
+func (e *Engine) BuildAt(list subscribers.List, slot, now time.Time) (digest.Edition, error) {
+	return e.build(list, slot, now, false)
+}
+
+// build is BuildAt; perReader leaves out nothing list-wide: "new" is
+// judged per reader only (by their history).
+func (e *Engine) build(list subscribers.List, slot, now time.Time, perReader bool) (digest.Edition, error) {
 	p := PolicyOf(list)
-	arts, err := e.Store.Articles(now.Add(-p.Window))
+	arts, err := e.Store.Articles(now.Add(-max(p.Window, WeekWindow)))
 	if err != nil {
 		return digest.Edition{}, err
 	}
-	seen, err := e.Store.SentArticles(list.Name, now.Add(-SeenWindow))
-	if err != nil {
-		return digest.Edition{}, err
+	seen := map[string]bool{}
+	if !perReader {
+		if seen, err = e.Store.SentArticles(list.Name, now.Add(-SeenWindow)); err != nil {
+			return digest.Edition{}, err
+		}
 	}
 	sel := digest.Select(arts, p, now, func(id string) bool { return seen[id] })
-	slot := now.UTC().Truncate(time.Minute)
+	slot = slot.UTC().Truncate(time.Minute)
 	ed := digest.Edition{
 		ID: digest.EditionID(list.Name, slot), List: list.Name, Slot: slot,
 		Stories: sel, Status: digest.EditionSending, Created: now,
+		Intro: list.NextIntro, Subject: list.NextSubject,
+	}
+	if e.historyStore() != nil {
+		ed.Pool = buildPool(arts, p, now)
 	}
 	if sel.Len() < p.MinStories {
 		return ed, fmt.Errorf("%w (%d new, list %s needs %d)", ErrNothingNew, sel.Len(), list.Name, p.MinStories)
@@ -182,16 +206,48 @@ func (e *Engine) SentView(list subscribers.List, ed digest.Edition) render.View 
 	return v
 }
 
-// Start builds the list's edition now, records it and queues a delivery for
-// every confirmed subscriber of the list. It returns the edition, whether
-// it is new (false: an edition for the same slot already exists and is
-// returned as it is), and ErrNothingNew when there is nothing to send.
+// Start builds the list's edition now for its manual slot, records it and
+// queues a delivery for every confirmed subscriber of the list. It
+// returns the edition, whether it is new (false: an edition for the same
+// slot already exists and is returned as it is), and ErrNothingNew when
+// there is nothing to send.
 func (e *Engine) Start(listName string) (digest.Edition, bool, error) {
+	return e.StartWith(listName, StartOptions{})
+}
+
+// StartOptions say which edition StartWith makes.
+type StartOptions struct {
+	// Slot is the moment the edition is for; zero: the list's manual
+	// slot at now (ManualSlot).
+	Slot time.Time
+	// ID overrides digest.EditionID(list, Slot).
+	ID string
+	// ForceNew makes a new edition even if one exists for the slot: its
+	// ID gets a suffix (-2, -3…).
+	ForceNew bool
+	// NoRecipients records the edition without queueing anyone (a
+	// local-time edition queues its readers as they become due).
+	NoRecipients bool
+	// PerReader judges what is new per reader only, by their history,
+	// not by the list's earlier editions (local-time editions, whose
+	// readers come at different hours of the same day).
+	PerReader bool
+}
+
+// StartWith is Start with options.
+func (e *Engine) StartWith(listName string, o StartOptions) (digest.Edition, bool, error) {
 	list, err := e.Store.GetList(listName)
 	if err != nil {
 		return digest.Edition{}, false, err
 	}
-	ed, err := e.Build(list)
+	now := e.now()
+	if o.Slot.IsZero() {
+		o.Slot = ManualSlot(list, now)
+	}
+	ed, err := e.build(list, o.Slot, now, o.PerReader && e.historyStore() != nil)
+	if o.ID != "" {
+		ed.ID = o.ID
+	}
 	if err != nil {
 		return ed, false, err
 	}
@@ -200,13 +256,24 @@ func (e *Engine) Start(listName string) (digest.Edition, bool, error) {
 		return ed, false, err
 	}
 	ed.Subject = prep.Subject
-	created, err := e.Store.CreateEdition(ed)
+	base := ed.ID
+	created := false
+	for n := 2; ; n++ {
+		if created, err = e.Store.CreateEdition(ed); err != nil || created || !o.ForceNew {
+			break
+		}
+		ed.ID = fmt.Sprintf("%s-%d", base, n)
+	}
 	if err != nil {
 		return ed, false, err
 	}
 	if !created {
 		ed, err = e.Store.GetEdition(ed.ID)
 		return ed, false, err
+	}
+	e.clearNext(list, ed)
+	if o.NoRecipients {
+		return ed, true, nil
 	}
 	const page = 1000
 	after := ""
@@ -232,12 +299,17 @@ type Result struct {
 	Sent       int
 	Failed     int
 	Suppressed int
+	Skipped    int // nothing new for them: no message
 	Elapsed    time.Duration
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("edition %s: %d sent, %d failed, %d suppressed in %s",
-		r.Edition, r.Sent, r.Failed, r.Suppressed, r.Elapsed.Round(time.Millisecond))
+	skipped := ""
+	if r.Skipped > 0 {
+		skipped = fmt.Sprintf(", %d skipped (nothing new for them)", r.Skipped)
+	}
+	return fmt.Sprintf("edition %s: %d sent, %d failed, %d suppressed%s in %s",
+		r.Edition, r.Sent, r.Failed, r.Suppressed, skipped, r.Elapsed.Round(time.Millisecond))
 }
 
 // job is one queued delivery with what the store knew of its recipient
@@ -245,14 +317,18 @@ func (r Result) String() string {
 type job struct {
 	d          digest.Delivery
 	sub        subscribers.Subscriber
-	suppressed string // suppression reason; "" = not suppressed
+	suppressed string          // suppression reason; "" = not suppressed
+	seen       map[string]bool // stories sent to them before
 }
 
 // record is an outcome on its way to the ledger. done, when set, receives
-// the commit's error once the record is durable (or not).
+// the commit's error once the record is durable (or not). A sent record
+// carries the recipient's stories for their history.
 type record struct {
-	d    digest.Delivery
-	done chan error
+	d       digest.Delivery
+	done    chan error
+	subID   string
+	stories []string
 }
 
 // stopCause says why a run stopped early.
@@ -310,6 +386,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	if err != nil {
 		return res, err
 	}
+	hs := e.historyStore()
 	if pending == 0 {
 		res.Elapsed = time.Since(start)
 		return res, nil
@@ -332,10 +409,13 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	r := &run{
 		e: e, list: list, ed: ed, prep: prep,
 		stopCtx: stopCtx, stop: stop,
-		records: make(chan record, workers*4),
-		window:  newFailWindow(PauseWindow),
-		gate:    newDomainGate(e.DomainConcurrency),
+		records:  make(chan record, workers*4),
+		window:   newFailWindow(PauseWindow),
+		gate:     newDomainGate(e.DomainConcurrency),
+		variants: &variants{e: e, list: list, ed: ed, view: e.SentView},
 	}
+	// The edition's own stories are one variant, rendered above.
+	r.variants.seed(variantKey(false, ed.Stories), prep)
 	jobs := make(chan job, workers*2)
 
 	// Feeder: pages through the queued deliveries without holding a
@@ -370,6 +450,22 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 				return
 			}
 			after = page[len(page)-1].d.Email
+			if hs != nil {
+				// The page's readers' histories, in one read.
+				ids := make([]string, 0, len(page))
+				for _, j := range page {
+					ids = append(ids, j.sub.ID)
+				}
+				seen, err := hs.SeenStories(ids, e.now().Add(-e.history()))
+				if err != nil {
+					feedErr <- err
+					stop(&stopCause{reason: "reading the history: " + err.Error(), err: err})
+					return
+				}
+				for i := range page {
+					page[i].seen = seen[page[i].sub.ID]
+				}
+			}
 			for _, j := range page {
 				select {
 				case jobs <- j:
@@ -419,10 +515,23 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 			}
 		}
 		ds = ds[:0]
+		var hist map[string][]string
 		for _, rec := range batch {
 			ds = append(ds, rec.d)
+			if hs != nil && rec.d.Status == digest.DeliverySent && rec.subID != "" && len(rec.stories) > 0 {
+				if hist == nil {
+					hist = make(map[string][]string)
+				}
+				hist[rec.subID] = rec.stories
+			}
 		}
-		err := e.Store.RecordDeliveries(ds)
+		var err error
+		if hs != nil {
+			now := e.now()
+			err = hs.RecordDeliveriesWithHistory(ds, hist, now, now.Add(-e.history()))
+		} else {
+			err = e.Store.RecordDeliveries(ds)
+		}
 		if err != nil && recordErr == nil {
 			recordErr = err
 			stop(&stopCause{reason: "recording deliveries: " + err.Error(), err: err})
@@ -441,6 +550,8 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 				res.Failed++
 			case digest.DeliverySuppressed:
 				res.Suppressed++
+			case digest.DeliverySkipped:
+				res.Skipped++
 			}
 			done++
 			e.observe(rec.d.Status)
@@ -493,6 +604,8 @@ type run struct {
 	records chan record
 	window  *failWindow
 	gate    *domainGate
+	// variants renders each distinct copy once (per-subscriber content).
+	variants *variants
 }
 
 // observe counts one SMTP attempt towards the pause threshold.
@@ -678,7 +791,7 @@ func (w *worker) loop(jobs <-chan job) {
 			continue // stopping: leave it queued
 		}
 		// Prepare the next message while the previous outcome commits.
-		d, env, parts, ready := w.prepare(j)
+		d, env, parts, stories, ready := w.prepare(j)
 		if !w.durable() {
 			r.stop(nil)
 			continue
@@ -695,7 +808,7 @@ func (w *worker) loop(jobs <-chan job) {
 			continue // still queued
 		}
 		if d.Status == digest.DeliverySent {
-			r.records <- record{d: d, done: w.done}
+			r.records <- record{d: d, done: w.done, subID: j.sub.ID, stories: stories}
 			w.wait = true
 		} else {
 			r.records <- record{d: d}
@@ -704,31 +817,45 @@ func (w *worker) loop(jobs <-chan job) {
 	w.durable()
 }
 
-// prepare checks the recipient and composes their message into the
-// worker's buffer. ready is false when d is already final (suppressed,
-// not confirmed, or a message that cannot be built).
-func (w *worker) prepare(j job) (d digest.Delivery, env mailer.Envelope, parts [][]byte, ready bool) {
+// prepare checks the recipient, derives their copy of the edition and
+// composes their message into the worker's buffer. ready is false when d
+// is already final (suppressed, not confirmed, nothing new for them, or a
+// message that cannot be built). stories are the IDs of their copy's
+// stories, for their history.
+func (w *worker) prepare(j job) (d digest.Delivery, env mailer.Envelope, parts [][]byte, stories []string, ready bool) {
 	r := w.r
 	e := r.e
 	d = j.d
 	d.At = e.now()
 	if j.suppressed != "" {
 		d.Status, d.Reply = digest.DeliverySuppressed, "suppressed: "+j.suppressed
-		return d, env, nil, false
+		return d, env, nil, nil, false
 	}
 	if st := j.sub.StatusOn(r.list.Name); st != subscribers.Confirmed {
 		d.Status, d.Reply = digest.DeliverySuppressed, fmt.Sprintf("not confirmed on %s (%s)", r.list.Name, orNone(string(st)))
-		return d, env, nil, false
+		return d, env, nil, nil, false
 	}
-	msg, err := e.Compose(r.list, r.ed, r.prep, j.sub)
+	c := r.variants.content(j.sub, j.seen, j.d.At)
+	if c.skip != "" {
+		d.Status, d.Reply = digest.DeliverySkipped, c.skip
+		return d, env, nil, nil, false
+	}
+	prep, err := r.variants.get(c)
+	var msg *mail.Msg
+	if err == nil {
+		msg, err = e.Compose(r.list, r.ed, prep, j.sub)
+	}
 	if err == nil {
 		env, parts, err = e.Encode(msg, &w.buf)
 	}
 	if err != nil {
 		d.Status, d.Reply = digest.DeliveryFailed, err.Error()
-		return d, env, nil, false
+		return d, env, nil, nil, false
 	}
-	return d, env, parts, true
+	for _, p := range c.sel.Picks() {
+		stories = append(stories, p.Article.ID)
+	}
+	return d, env, parts, stories, true
 }
 
 // send sends one prepared message, retrying temporary failures with

@@ -218,7 +218,7 @@ func TestDeliverRetriesTemporaryFailuresAndSuppressesHardBounces(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.engine.Clock = digest.FixedClock(now.Add(time.Minute))
-	ed2, _, err := f.engine.Start("daily")
+	ed2, _, err := f.engine.StartWith("daily", delivery.StartOptions{ForceNew: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"newsdigest/digest"
 	"newsdigest/digest/mailer"
@@ -18,12 +19,20 @@ type Preview struct {
 	Text    []byte
 	Subject string
 	// Empty says the edition would be skipped now: fewer new stories
-	// than the list's minimum.
+	// than the list's minimum (for the reader, with --as).
 	Empty bool
+	// Reader describes whose copy this is, with --as: their topics,
+	// frequency and how many stories they were already sent; Skip says
+	// why they would get nothing now.
+	Reader string
+	Skip   string
 }
 
 // Preview renders the list's edition as it would be sent now to as (an
-// address; empty means a sample reader). Nothing is stored or sent.
+// address; empty means a sample reader). For a subscriber it is exactly
+// their copy: their topics, their weekday if weekly, without the stories
+// they were already sent; Edition.Stories then holds their picks, each
+// with why it was picked. Nothing is stored or sent.
 func (e *Engine) Preview(listName, as string) (Preview, error) {
 	list, err := e.Store.GetList(listName)
 	if err != nil {
@@ -39,6 +48,29 @@ func (e *Engine) Preview(listName, as string) (Preview, error) {
 	sub, err := e.reader(as)
 	if err != nil {
 		return pv, err
+	}
+	if as != "" && sub.ID != "test" {
+		var seen map[string]bool
+		if hs := e.historyStore(); hs != nil {
+			all, err := hs.SeenStories([]string{sub.ID}, e.now().Add(-e.history()))
+			if err != nil {
+				return pv, err
+			}
+			seen = all[sub.ID]
+		}
+		c := (&variants{e: e, list: list, ed: ed, view: e.View}).content(sub, seen, e.now())
+		topics := "all topics"
+		if len(sub.Topics) > 0 {
+			topics = "topics " + strings.Join(sub.Topics, ", ")
+		}
+		freq := orDefault(sub.Frequency, subscribers.Daily)
+		if freq == subscribers.Weekly {
+			freq += " on " + WeekdayOf(sub).String()
+		}
+		pv.Reader = fmt.Sprintf("%s (%s, %s, status %s, %d stories already sent to them in the last %s)",
+			sub.Email, topics, freq, orNone(string(sub.StatusOn(list.Name))), len(seen), e.history())
+		ed.Stories, pv.Skip = c.sel, c.skip
+		pv.Empty = c.skip != ""
 	}
 	prep, err := e.Renderer.Prepare(e.View(list, ed))
 	if err != nil {
@@ -137,6 +169,9 @@ func (e *Engine) DryRun(ctx context.Context, listName string) (Result, error) {
 	}
 	defer tr.Close()
 	var buf bytes.Buffer
+	vs := &variants{e: e, list: list, ed: ed, view: e.View}
+	vs.seed(variantKey(false, ed.Stories), prep)
+	hs := e.historyStore()
 	after := ""
 	for ctx.Err() == nil {
 		emails, err := e.Store.ConfirmedEmails(list.Name, after, 1000)
@@ -153,7 +188,24 @@ func (e *Engine) DryRun(ctx context.Context, listName string) (Result, error) {
 				res.Suppressed++
 				continue
 			}
-			msg, err := e.Compose(list, ed, prep, sub)
+			var seen map[string]bool
+			if hs != nil {
+				all, err := hs.SeenStories([]string{sub.ID}, e.now().Add(-e.history()))
+				if err != nil {
+					return res, err
+				}
+				seen = all[sub.ID]
+			}
+			c := vs.content(sub, seen, e.now())
+			if c.skip != "" {
+				res.Skipped++
+				continue
+			}
+			vprep, err := vs.get(c)
+			if err != nil {
+				return res, err
+			}
+			msg, err := e.Compose(list, ed, vprep, sub)
 			if err == nil {
 				var env mailer.Envelope
 				var parts [][]byte

@@ -62,22 +62,35 @@ func LocalDate(t time.Time, loc *time.Location) string { return t.In(loc).Format
 // have not had that date's edition, and the hour is no further back than
 // maxLateness. It also returns the slot and the local date it is for.
 // So a new subscriber at 10:20 with hour 10 is due at once, and one with
-// hour 1 waits for tomorrow.
+// hour 1 waits for tomorrow. A slot of the previous local date still
+// counts for a reader who has had editions before, when it is within
+// maxLateness: a 23:00 edition missed over midnight by a restart at 01:30
+// goes out, for that date.
 func Due(r Reader, now time.Time, maxLateness time.Duration) (due bool, slot time.Time, date string) {
 	loc := r.Loc
 	if loc == nil {
 		loc = time.UTC
 	}
 	ln := now.In(loc)
-	date = ln.Format(time.DateOnly)
-	slot = Slot(loc, ln.Year(), ln.Month(), ln.Day(), r.Hour)
-	switch {
-	case r.Weekly && ln.Weekday() != r.Weekday:
-		return false, slot, date
-	case now.Before(slot), now.Sub(slot) > maxLateness, r.LastDate >= date && r.LastDate != "":
-		return false, slot, date
+	for back := 0; back <= 1; back++ {
+		if back == 1 && r.LastDate == "" {
+			break // a new reader starts with their local date
+		}
+		d := time.Date(ln.Year(), ln.Month(), ln.Day()-back, 12, 0, 0, 0, loc)
+		s := Slot(loc, d.Year(), d.Month(), d.Day(), r.Hour)
+		ds := d.Format(time.DateOnly)
+		if back == 0 {
+			slot, date = s, ds
+		}
+		switch {
+		case r.LastDate != "" && r.LastDate >= ds:
+			return false, slot, date // had it (and any earlier date)
+		case r.Weekly && d.Weekday() != r.Weekday, now.Before(s), now.Sub(s) > maxLateness:
+			continue
+		}
+		return true, s, ds
 	}
-	return true, slot, date
+	return false, slot, date
 }
 
 // Next returns the next moment at or after now when r will be due: now if

@@ -81,6 +81,11 @@ func TestDue(t *testing.T) {
 		{"WeeklyRightDay", Reader{Loc: ktm, Hour: 7, Weekly: true, Weekday: time.Friday}, "2026-11-27T01:15:00Z", true, "2026-11-27"},
 		{"WeeklyWrongDay", Reader{Loc: ktm, Hour: 7, Weekly: true, Weekday: time.Monday}, "2026-11-27T01:15:00Z", false, "2026-11-27"},
 		{"UTCDefault", Reader{Hour: 7}, "2026-11-27T07:00:00Z", true, "2026-11-27"},
+		// 23:00 New York on the 27th missed by a restart at 01:30 on the
+		// 28th: still within the lateness, for the 27th.
+		{"CatchUpAcrossMidnight", Reader{Loc: ny, Hour: 23, LastDate: "2026-11-26"}, "2026-11-28T06:30:00Z", true, "2026-11-27"},
+		{"CatchUpAcrossMidnightTooLate", Reader{Loc: ny, Hour: 23, LastDate: "2026-11-26"}, "2026-11-28T07:01:00Z", false, "2026-11-28"},
+		{"CatchUpAcrossMidnightHadIt", Reader{Loc: ny, Hour: 23, LastDate: "2026-11-27"}, "2026-11-28T06:30:00Z", false, "2026-11-28"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			due, _, date := Due(tc.r, at(tc.now), DefaultMaxLateness)

@@ -201,7 +201,16 @@ func TestBrowserSubscriberJourney(t *testing.T) {
 		t.Fatalf("after saving preferences: %+v", sub)
 	}
 
-	// 4. A digest sent by the delivery engine; its unsubscribe link.
+	// 4. A digest sent by the delivery engine; its unsubscribe link. A
+	// weekly reader gets it on their weekday (attribute "weekday",
+	// default Monday): 2026-11-27 is a Friday.
+	if sub.Attrs == nil {
+		sub.Attrs = map[string]string{}
+	}
+	sub.Attrs["weekday"] = "friday"
+	if err := e.st.PutSubscriber(sub); err != nil {
+		t.Fatal(err)
+	}
 	eng := &delivery.Engine{
 		Store: e.st, Renderer: e.srv.Renderer, Signer: e.signer, Clock: e.clock,
 		BaseURL: e.ts.URL, Brand: e.srv.Brand,

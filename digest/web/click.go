@@ -34,11 +34,8 @@ func (s *Server) handleClick(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target := ""
-	for _, p := range ed.Stories.Picks() {
-		if p.Article.ID == c.Subject {
-			target = p.Article.Link
-			break
-		}
+	if a, ok := ed.Story(c.Subject); ok { // any recipient's copy: stories or pool
+		target = a.Link
 	}
 	if !redirectable(target) {
 		s.log().Warn("click: no usable stored link", "edition", ed.ID, "article", c.Subject)

@@ -1,0 +1,209 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"newsdigest/digest"
+)
+
+// The per-subscriber story history: which stories each subscriber was sent
+// and when, so that nobody gets the same story twice. One record per
+// subscriber ID (not the address: a deleted subscriber's history names
+// nobody, and expires) holding a packed sequence of entries
+//
+//	[4-byte unix seconds][1-byte length|0x80 if hex-packed][article ID]
+//
+// Article IDs of 16 hex digits (digest.ArticleID) are stored as 8 raw
+// bytes, so an entry takes 13 bytes: a daily reader of 10 stories costs
+// about 4 KB over 30 days. Entries older than the retention are dropped
+// whenever the record is written, and by PruneHistory.
+var bucketHistory = []byte("history")
+
+// RecordDeliveriesWithHistory is RecordDeliveries plus the recipients'
+// story history, written in the same transaction (one fsync), so that a
+// delivery recorded as sent always has its stories in the history and a
+// queued one never does. hist maps subscriber IDs to the article IDs sent
+// to them at at. Entries older than keepSince are dropped from the
+// records it writes.
+func (s *Store) RecordDeliveriesWithHistory(ds []digest.Delivery, hist map[string][]string, at, keepSince time.Time) error {
+	if len(ds) == 0 && len(hist) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if len(ds) > 0 {
+			if err := s.recordDeliveries(tx, ds); err != nil {
+				return err
+			}
+		}
+		if len(hist) == 0 {
+			return nil
+		}
+		b, err := tx.CreateBucketIfNotExists(bucketHistory)
+		if err != nil {
+			return fmt.Errorf("boltstore: history: %w", err)
+		}
+		for subID, arts := range hist {
+			if subID == "" || len(arts) == 0 {
+				continue
+			}
+			key := []byte(subID)
+			old := b.Get(key)
+			val := make([]byte, 0, len(old)+len(arts)*13)
+			seen := map[string]bool{}
+			for e := range entries(old) {
+				if !e.at.Before(keepSince) {
+					val = appendEntry(val, e.at, e.id)
+					seen[e.id] = true
+				}
+			}
+			for _, id := range arts {
+				if !seen[id] {
+					val = appendEntry(val, at, id)
+					seen[id] = true
+				}
+			}
+			if err := b.Put(key, val); err != nil {
+				return fmt.Errorf("boltstore: history of %s: %w", subID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// SeenStories returns, for each subscriber ID asked, the IDs of the
+// stories sent to them at or after since (IDs with no history are absent).
+func (s *Store) SeenStories(ids []string, since time.Time) (map[string]map[string]bool, error) {
+	out := make(map[string]map[string]bool)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketHistory)
+		if b == nil {
+			return nil
+		}
+		for _, id := range ids {
+			if id == "" {
+				continue
+			}
+			for e := range entries(b.Get([]byte(id))) {
+				if e.at.Before(since) {
+					continue
+				}
+				m := out[id]
+				if m == nil {
+					m = make(map[string]bool)
+					out[id] = m
+				}
+				m[e.id] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: history: %w", err)
+	}
+	return out, nil
+}
+
+// PruneHistory drops the history entries older than before, and records
+// left empty, in one transaction; it returns how many entries it dropped.
+func (s *Store) PruneHistory(before time.Time) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketHistory)
+		if b == nil {
+			return nil
+		}
+		type change struct{ k, v []byte }
+		var changes []change
+		err := b.ForEach(func(k, v []byte) error {
+			var kept []byte
+			dropped := 0
+			for e := range entries(v) {
+				if e.at.Before(before) {
+					dropped++
+					continue
+				}
+				kept = appendEntry(kept, e.at, e.id)
+			}
+			if dropped > 0 {
+				n += dropped
+				changes = append(changes, change{append([]byte(nil), k...), kept})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			if len(c.v) == 0 {
+				err = b.Delete(c.k)
+			} else {
+				err = b.Put(c.k, c.v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("boltstore: prune history: %w", err)
+	}
+	return n, nil
+}
+
+type historyEntry struct {
+	at time.Time
+	id string
+}
+
+// entries iterates over a packed history record; a damaged tail ends it.
+func entries(v []byte) func(func(historyEntry) bool) {
+	return func(yield func(historyEntry) bool) {
+		for len(v) >= 5 {
+			at := time.Unix(int64(binary.BigEndian.Uint32(v)), 0).UTC()
+			l := int(v[4] &^ 0x80)
+			packed := v[4]&0x80 != 0
+			if len(v) < 5+l {
+				return
+			}
+			raw := v[5 : 5+l]
+			id := string(raw)
+			if packed {
+				id = hex.EncodeToString(raw)
+			}
+			if !yield(historyEntry{at, id}) {
+				return
+			}
+			v = v[5+l:]
+		}
+	}
+}
+
+func appendEntry(b []byte, at time.Time, id string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(max(at.Unix(), 0)))
+	if len(id) == 16 && isLowerHex(id) {
+		raw, _ := hex.DecodeString(id)
+		b = append(b, 0x80|byte(len(raw)))
+		return append(b, raw...)
+	}
+	if len(id) > 0x7f {
+		id = id[:0x7f] // article IDs are short; never reached
+	}
+	b = append(b, byte(len(id)))
+	return append(b, id...)
+}
+
+func isLowerHex(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
