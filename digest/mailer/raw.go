@@ -1,7 +1,6 @@
 package mailer
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -23,6 +22,13 @@ type Envelope struct {
 // Encode writes m to buf (reset first) exactly as it goes on the wire, CRLF
 // line ends, and returns its envelope. Sign the bytes (DKIM) and hand them
 // to Conn.SendRaw: what was signed is what is sent.
+//
+// The output is byte for byte what m.WriteTo writes. go-mail composes the
+// headers and the MIME structure; the quoted-printable bodies are encoded
+// here in one pass (see encodeParts), which is most of the cost saved.
+// m must be a message from Build (no go-mail DKIM or S/MIME), and must not
+// be used by another goroutine during the call: its parts' body writers
+// are swapped for placeholders while it is written.
 func Encode(m *gomail.Msg, buf *bytes.Buffer) (Envelope, error) {
 	from, err := m.GetSender(false)
 	if err != nil {
@@ -32,8 +38,7 @@ func Encode(m *gomail.Msg, buf *bytes.Buffer) (Envelope, error) {
 	if err != nil {
 		return Envelope{}, fmt.Errorf("mailer: envelope recipients: %w", err)
 	}
-	buf.Reset()
-	if _, err := m.WriteTo(buf); err != nil {
+	if err := encodeParts(m, buf); err != nil {
 		return Envelope{}, fmt.Errorf("mailer: encoding the message: %w", err)
 	}
 	b := buf.Bytes()
@@ -193,8 +198,15 @@ func (c *Conn) transact(env Envelope, parts [][]byte) (se *SendError, early bool
 		}
 		return first, true
 	}
-	if err := writeDotStuffed(t.W, parts); err != nil {
+	// The whole DATA content, terminator included, in one buffer: with
+	// t.W empty (flushed above), bufio hands it to the connection in one
+	// write instead of several.
+	c.data = appendDotStuffed(c.data[:0], parts)
+	if _, err := t.W.Write(c.data); err != nil {
 		return ioError(err), true
+	}
+	if cap(c.data) > maxKeptData {
+		c.data = nil
 	}
 	if err := t.W.Flush(); err != nil {
 		return ioError(err), false
@@ -226,12 +238,15 @@ func (c *Conn) timeout() time.Duration {
 	return c.cfg.Timeout
 }
 
-// writeDotStuffed writes parts as DATA content: a '.' doubled at the start
-// of each line, CRLF added when the content does not end with one, then
-// the terminating ".\r\n". The content must already use CRLF line ends
-// (Encode checks that). It scans for line starts with bytes.Index rather
-// than byte by byte.
-func writeDotStuffed(w *bufio.Writer, parts [][]byte) error {
+// maxKeptData bounds the DATA buffer a Conn keeps between messages.
+const maxKeptData = 1 << 20
+
+// appendDotStuffed appends parts as DATA content: a '.' doubled at the
+// start of each line, CRLF added when the content does not end with one,
+// then the terminating ".\r\n". The content must already use CRLF line
+// ends (Encode checks that). It scans for line starts with bytes.Index
+// rather than byte by byte.
+func appendDotStuffed(dst []byte, parts [][]byte) []byte {
 	lineStart := true
 	var last byte = '\n'
 	for _, p := range parts {
@@ -240,25 +255,24 @@ func writeDotStuffed(w *bufio.Writer, parts [][]byte) error {
 		}
 		for len(p) > 0 {
 			if lineStart && p[0] == '.' {
-				w.WriteByte('.')
+				dst = append(dst, '.')
 			}
 			i := bytes.Index(p, []byte("\n."))
 			if i < 0 {
-				w.Write(p)
+				dst = append(dst, p...)
 				last = p[len(p)-1]
 				lineStart = last == '\n'
 				break
 			}
-			w.Write(p[:i+1])
+			dst = append(dst, p[:i+1]...)
 			p = p[i+1:]
 			lineStart = true
 		}
 	}
 	if last != '\n' {
-		w.WriteString("\r\n")
+		dst = append(dst, '\r', '\n')
 	}
-	_, err := w.WriteString(".\r\n")
-	return err
+	return append(dst, '.', '\r', '\n')
 }
 
 func ioError(err error) *SendError {

@@ -114,7 +114,8 @@ type Conn struct {
 	mu         sync.Mutex
 	session    *smtp.Client // nil when broken or closed
 	closed     bool
-	pipelining *bool // whether the session's server offers PIPELINING; nil = not asked yet
+	pipelining *bool  // whether the session's server offers PIPELINING; nil = not asked yet
+	data       []byte // SendRaw's DATA content, reused
 }
 
 // Dial opens an SMTP session as c says: TLS mandatory for "starttls" and
