@@ -244,6 +244,17 @@ func (e *Engine) StartWith(listName string, o StartOptions) (digest.Edition, boo
 	if o.Slot.IsZero() {
 		o.Slot = ManualSlot(list, now)
 	}
+	if !o.ForceNew {
+		// The slot's edition exists: return it as it is, before looking
+		// for stories (a second trigger is refused, not "nothing new").
+		id := o.ID
+		if id == "" {
+			id = digest.EditionID(list.Name, o.Slot.UTC().Truncate(time.Minute))
+		}
+		if ed, err := e.Store.GetEdition(id); err == nil {
+			return ed, false, nil
+		}
+	}
 	ed, err := e.build(list, o.Slot, now, o.PerReader && e.historyStore() != nil)
 	if o.ID != "" {
 		ed.ID = o.ID

@@ -242,7 +242,11 @@ func (s *Scheduler) start(ctx context.Context, list string, now time.Time, run f
 	if j == nil {
 		j = &listJob{}
 		cl := cronLogger{s.log().With("list", list)}
-		j.wrapped = cron.NewChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)).Then(j)
+		// SkipIfStillRunning outside Recover: robfig/cron v3.0.1's
+		// SkipIfStillRunning releases its token without a defer, so a
+		// panic passing through it would leave the list "still running"
+		// for ever (TestJobPanicIsRecoveredAndRetried).
+		j.wrapped = cron.NewChain(cron.SkipIfStillRunning(cl), cron.Recover(cl)).Then(j)
 		s.jobs[list] = j
 	}
 	s.mu.Unlock()
