@@ -186,9 +186,10 @@ func TestCLISendThroughSMTP(t *testing.T) {
 	if !got["ann@example.org"] || !got["bob@example.org"] {
 		t.Errorf("recipients %v", got)
 	}
-	// The same stories never go out twice: the next send is skipped.
-	if out := c.ok("send", "--yes"); !strings.Contains(out, "skipped") {
-		t.Errorf("second send: %s", out)
+	// The same edition never goes out twice: a second send in the same
+	// period is refused (--force-new would make a new one).
+	if code, _, errs := c.run("send", "--yes"); code != 1 || !strings.Contains(errs, "refused") {
+		t.Errorf("second send: exit %d %s", code, errs)
 	}
 	if srv.Count() != 3 {
 		t.Errorf("second send delivered mail: %d", srv.Count())

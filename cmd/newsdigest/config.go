@@ -35,6 +35,7 @@ type Config struct {
 	Bounce    BounceConfig    `toml:"bounce"`
 	Feeds     FeedsConfig     `toml:"feeds"`
 	Tracking  TrackingConfig  `toml:"tracking"`
+	Schedule  ScheduleConfig  `toml:"schedule"`
 }
 
 // DKIMConfig enables DKIM signing when domain, selector and key_file are set.
@@ -158,6 +159,7 @@ func DefaultConfig() Config {
 		Bounce:        BounceConfig{SoftLimit: 3, SoftWindow: Duration{7 * 24 * time.Hour}, RequireToken: true},
 		Feeds:         defaultFeedsConfig(),
 		Tracking:      TrackingConfig{Clicks: true},
+		Schedule:      defaultScheduleConfig(),
 	}
 }
 
@@ -392,6 +394,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateOps()...)
 	errs = append(errs, c.validateFeeds()...)
+	errs = append(errs, c.validateSchedule()...)
 	return errors.Join(errs...)
 }
 

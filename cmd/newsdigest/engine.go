@@ -53,6 +53,7 @@ func (m *Main) engine(dryRunDir string) (*delivery.Engine, error) {
 		PauseErrors:       m.cfg.SMTP.PauseErrors,
 		DomainConcurrency: m.cfg.SMTP.DomainConcurrency,
 		TrackClicks:       m.cfg.Tracking.Clicks,
+		History:           m.cfg.Schedule.engineHistory(),
 	}
 	if m.cfg.DKIM.Domain != "" {
 		if e.DKIM, err = mailer.LoadDKIM(m.cfg.DKIM.Domain, m.cfg.DKIM.Selector, m.cfg.DKIM.KeyFile); err != nil {

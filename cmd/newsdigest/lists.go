@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"newsdigest/digest/adminapi"
 	"newsdigest/digest/boltstore"
+	"newsdigest/digest/scheduler"
 	"newsdigest/subscribers"
 )
 
@@ -44,12 +47,20 @@ func listsAddSet(add bool) runner {
 		if add {
 			verb = "add"
 		}
-		c := newCommand(&m.g, "lists "+verb, "NAME [--title T] [--from ADDR] [--reply-to ADDR] [--schedule SPEC] [--top N] [--recent N] [--window DUR] [--min-stories N] [--category-cap N]",
-			"Create (add) or change (set) a list. Unset flags keep their value on set.")
+		c := newCommand(&m.g, "lists "+verb, "NAME [--title T] [--from ADDR] [--reply-to ADDR] [--schedule SPEC] [--max-lateness DUR] [--top N] [--recent N] [--window DUR] [--min-stories N] [--category-cap N] [--intro TEXT] [--subject TEXT]",
+			`Create (add) or change (set) a list. Unset flags keep their value on set.
+--schedule is a cron spec ("CRON_TZ=Europe/Paris 0 7 * * *", "@daily") or
+"local" (each subscriber at their own hour in their time zone); "" removes
+it (manual sends only). --intro and --subject are the editor's for the
+next edition only: the next edition made (scheduled or sent by hand)
+uses them, then they are cleared; "" clears them now.`)
 		title := c.fs.String("title", "", "title shown in emails")
 		from := c.fs.String("from", "", "From address, \"Name <addr>\" (default mail.from in config)")
 		replyTo := c.fs.String("reply-to", "", "Reply-To address")
 		schedule := c.fs.String("schedule", "", "cron spec (\"CRON_TZ=Europe/Paris 0 7 * * *\") or \"local\"")
+		maxLate := c.fs.Duration("max-lateness", 0, "how late a scheduled edition may still go out (default 3h)")
+		intro := c.fs.String("intro", "", "the editor's intro for the next edition (blank lines separate paragraphs)")
+		subject := c.fs.String("subject", "", "the subject of the next edition (default: the subject template)")
 		top := c.fs.Int("top", 0, "stories in \"top\" (default 5)")
 		recent := c.fs.Int("recent", 0, "stories in \"recent\" (default 5)")
 		window := c.fs.Duration("window", 0, "only stories published within this window (default 48h)")
@@ -87,7 +98,23 @@ func listsAddSet(add bool) runner {
 			l.ReplyTo = *replyTo
 		}
 		if set["schedule"] {
-			l.Schedule = *schedule
+			l.Schedule = strings.TrimSpace(*schedule)
+		}
+		if set["max-lateness"] {
+			if *maxLate < 0 {
+				return usageError{"--max-lateness must not be negative"}
+			}
+			l.MaxLateness = *maxLate
+		}
+		if set["intro"] {
+			l.NextIntro = strings.TrimSpace(*intro)
+		}
+		if set["subject"] {
+			l.NextSubject = strings.TrimSpace(*subject)
+		}
+		// The same check the admin API makes, before anything is saved.
+		if err := adminapi.CheckList(l); err != nil {
+			return err
 		}
 		if set["top"] {
 			l.TopCount = *top
@@ -181,9 +208,16 @@ func listsShow(_ context.Context, m *Main, args []string) error {
 		return err
 	}
 	kv(m.Stdout, "name", l.Name, "title", l.Title, "from", l.From, "reply-to", orDash(l.ReplyTo),
-		"schedule", orDash(l.Schedule), "top stories", p.TopCount, "recent stories", p.RecentCount,
+		"schedule", orDash(l.Schedule), "max lateness", scheduler.MaxLateness(l),
+		"top stories", p.TopCount, "recent stories", p.RecentCount,
 		"window", p.Window, "min stories", p.MinStories, "category cap", p.CategoryCap,
+		"next intro", orDash(truncate(l.NextIntro, 60)), "next subject", orDash(l.NextSubject),
 		"confirmed subscribers", confirmed, "created", fmtTime(l.Created))
+	if m.store != nil && l.Schedule != "" && l.Schedule != "local" {
+		if st, err := m.store.GetListSchedule(l.Name); err == nil && !st.LastSlot.IsZero() {
+			kv(m.Stdout, "last slot", fmtTime(st.LastSlot), "last run", st.LastResult)
+		}
+	}
 	return nil
 }
 

@@ -15,7 +15,8 @@ func runPreview(ctx context.Context, m *Main, args []string) error {
 		`Render the list's edition as it would be sent now, without sending or
 recording anything. Prints each story with why it was picked; --out writes
 the HTML email to FILE (open it in a browser); without --out the plain-text
-part is printed.`)
+part is printed. With --as EMAIL it is exactly that subscriber's copy: only
+their topics, the week's stories if weekly, none they were already sent.`)
 	list := c.fs.String("list", "", "list (default: the only list)")
 	as := c.fs.String("as", "", "render the copy of subscriber `EMAIL`")
 	out := c.fs.String("out", "", "write the HTML to `FILE`")
@@ -48,12 +49,18 @@ part is printed.`)
 	}
 	if m.g.json {
 		return m.printJSON(map[string]any{
-			"edition": pv.Edition.ID, "subject": pv.Subject, "skipped": pv.Empty,
+			"edition": pv.Edition.ID, "subject": pv.Subject, "skipped": pv.Empty, "reader": pv.Reader, "skip_reason": pv.Skip,
 			"stories": pv.Edition.Stories.Picks(), "html_bytes": len(pv.HTML), "out": *out,
 		})
 	}
+	if pv.Reader != "" {
+		fmt.Fprintf(m.Stdout, "copy of %s\n\n", pv.Reader)
+	}
 	printPicks(m, pv.Edition)
-	if pv.Empty {
+	switch {
+	case pv.Skip != "":
+		fmt.Fprintf(m.Stdout, "\nThis reader would be SKIPPED now: %s.\n", pv.Skip)
+	case pv.Empty:
 		fmt.Fprintln(m.Stdout, "\nThis edition would be SKIPPED now: not enough new stories.")
 	}
 	fmt.Fprintf(m.Stdout, "\nsubject: %s\n", pv.Subject)

@@ -11,14 +11,21 @@ import (
 	"golang.org/x/term"
 
 	"newsdigest/digest"
+	"newsdigest/digest/boltstore"
 	"newsdigest/digest/delivery"
 	"newsdigest/subscribers"
 )
 
 func runSend(ctx context.Context, m *Main, args []string) error {
-	c := newCommand(&m.g, "send", "[--list L] [--to ADDR] [--dry-run DIR] [--yes] [--force]",
+	c := newCommand(&m.g, "send", "[--list L] [--to ADDR] [--dry-run DIR] [--yes] [--force] [--force-new]",
 		`Build the list's edition now and send it to every confirmed subscriber over
-the SMTP server in the config. An edition with no new stories is skipped.
+the SMTP server in the config. An edition with no new stories is skipped;
+each subscriber gets their own copy (their topics, no story twice) and one
+with nothing new for them is skipped. An edition is the list's for a
+period: from its latest cron slot (or the UTC date, for a list without a
+cron schedule); a second send in the same period is refused unless
+--force-new, which sends a new edition. When 'newsdigest serve' holds the
+database, the daemon sends it (through its admin API).
 Sending is recorded per recipient: if it is stopped (Ctrl-C) or crashes,
 'newsdigest editions resume' continues where it was. --to sends one test
 copy and records nothing; --dry-run writes one .eml per recipient to DIR
@@ -30,6 +37,7 @@ and records nothing. The edition is first checked like 'newsdigest check
 	dryRun := c.fs.String("dry-run", "", "write .eml files to `DIR` instead of sending")
 	yes := c.fs.Bool("yes", false, "do not ask for confirmation")
 	force := c.fs.Bool("force", false, "send even if 'check' finds errors in the edition")
+	forceNew := c.fs.Bool("force-new", false, "send a new edition even if this period's edition exists")
 	pos, err := c.parse(args, m.Stdout)
 	if err != nil {
 		return err
@@ -38,6 +46,9 @@ and records nothing. The edition is first checked like 'newsdigest check
 		return err
 	}
 	if err := m.open(); err != nil {
+		if errors.Is(err, boltstore.ErrLocked) && *to == "" && *dryRun == "" {
+			return m.sendThroughDaemon(*list, *yes, *forceNew, err)
+		}
 		return err
 	}
 	name, err := m.listName(*list)
@@ -80,6 +91,14 @@ and records nothing. The edition is first checked like 'newsdigest check
 	if err != nil {
 		return err
 	}
+	if !*forceNew {
+		// Refused before anything else: the period's edition exists.
+		id := digest.EditionID(name, delivery.ManualSlot(l, e.Clock.Now()))
+		if _, err := m.store.GetEdition(id); err == nil {
+			_, err := e.Trigger(name, false) // says what became of it
+			return err
+		}
+	}
 	ed, err := e.Build(l)
 	if errors.Is(err, delivery.ErrNothingNew) {
 		if m.g.json {
@@ -108,7 +127,7 @@ and records nothing. The edition is first checked like 'newsdigest check
 			return nil
 		}
 	}
-	ed, created, err := e.Start(name)
+	ed, err = e.Trigger(name, *forceNew)
 	if errors.Is(err, delivery.ErrNothingNew) {
 		fmt.Fprintf(m.Stdout, "skipped: %v\n", err)
 		return nil
@@ -116,11 +135,44 @@ and records nothing. The edition is first checked like 'newsdigest check
 	if err != nil {
 		return err
 	}
-	if !created && ed.Status == digest.EditionSent {
-		fmt.Fprintf(m.Stdout, "edition %s was already sent (%d sent, %d failed): nothing to do\n", ed.ID, ed.Sent, ed.Failed)
+	return m.deliver(ctx, e, ed.ID)
+}
+
+// sendThroughDaemon asks the daemon that holds the database to send the
+// list's edition now (POST /api/lists/{name}/send).
+func (m *Main) sendThroughDaemon(list string, yes, forceNew bool, openErr error) error {
+	cl, err := m.adminClient()
+	if err != nil {
+		return fmt.Errorf("%w; and the daemon's admin API cannot be used: %v", openErr, err)
+	}
+	m.admin = cl
+	name, err := m.listName(list)
+	if err != nil {
+		return err
+	}
+	if !yes {
+		ok, err := m.confirm(fmt.Sprintf("Send the edition of %s now (through the running daemon)?", name))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(m.Stdout, "not sent")
+			return nil
+		}
+	}
+	res, err := cl.Send(name, forceNew)
+	if err != nil {
+		return err
+	}
+	if m.g.json {
+		return m.printJSON(res)
+	}
+	if res.Skipped {
+		fmt.Fprintf(m.Stdout, "skipped: %s\n", res.Reason)
 		return nil
 	}
-	return m.deliver(ctx, e, ed.ID)
+	fmt.Fprintf(m.Stdout, "edition %s (%d stories) recorded; the daemon is sending it (see its log)\n", res.Edition, res.Stories)
+	return nil
 }
 
 // deliver runs the delivery of an edition with a progress display and

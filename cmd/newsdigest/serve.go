@@ -115,7 +115,12 @@ func (m *Main) daemon() ([]component, error) {
 	if m.cfg.Feeds.Poll {
 		feedPoller = m.daemonPoller(ops)
 	}
+	sched, schedComp, err := m.schedulerComponent(ops)
+	if err != nil {
+		return nil, err
+	}
 	admin := &adminapi.Server{
+		Trigger: sched.Trigger,
 		Service: wakePoller{adminapi.Direct{Store: m.store}, feedPoller},
 		Token:   m.cfg.Admin.Token,
 		DBPath:  absPath(m.store.Path()),
@@ -158,6 +163,7 @@ func (m *Main) daemon() ([]component, error) {
 	if feedPoller != nil {
 		comps = append(comps, component{name: "poller", run: feedPoller.Run})
 	}
+	comps = append(comps, *schedComp)
 	return comps, nil
 }
 

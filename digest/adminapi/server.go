@@ -33,6 +33,8 @@ type Server struct {
 	Log     *slog.Logger
 	// MaxBody bounds request bodies; 0 means MaxBodyBytes.
 	MaxBody int64
+	// Trigger, if set, serves POST /api/lists/{name}/send (see send.go).
+	Trigger TriggerFunc
 }
 
 // Ping is the answer of GET /api/ping.
@@ -126,6 +128,7 @@ func (s *Server) Handler() (http.Handler, error) {
 		}
 		s.reply(w, r, nil, s.Service.PutList(l))
 	})
+	mux.HandleFunc("POST /api/lists/{name}/send", s.handleSend)
 	mux.HandleFunc("DELETE /api/lists/{name}", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, r, nil, s.Service.DeleteList(r.PathValue("name")))
 	})

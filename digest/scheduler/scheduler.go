@@ -162,6 +162,18 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
+// Serve is Run without the schedule: it serves Trigger until ctx ends,
+// then waits for the triggered deliveries (which stop gracefully with
+// ctx). For a daemon that sends only when editors say so.
+func (s *Scheduler) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
+	<-ctx.Done()
+	s.Wait()
+	return nil
+}
+
 // Wait waits for the jobs started by Tick and Trigger to finish.
 func (s *Scheduler) Wait() { s.wg.Wait() }
 
