@@ -16,10 +16,12 @@ import (
 // BenchmarkCompose measures the per-recipient work of a send, outside SMTP
 // and the ledger: personalize the prepared edition, build the message
 // (headers checked by mailer.Build, signed tokens) and encode it as sent.
-// "gomail-WriteTo" encodes with go-mail's own writer, as the engine did
-// before mailer.Encode did the quoted-printable bodies itself; "Encode" is
-// the engine's path. Compare allocs/op and B/op (go test -bench Compose
-// -benchmem ./digest/delivery).
+// "gomail-WriteTo" is Engine.Compose and go-mail's own writer, as the
+// engine did before mailer.Encode did the quoted-printable bodies itself;
+// "Encode" is Engine.Compose and Engine.Encode (previews, test copies);
+// "run" is a Deliver worker's path: per-edition parts worked out once and
+// body buffers reused. Compare allocs/op and B/op (go test -run '^$'
+// -bench Compose ./digest/delivery).
 func BenchmarkCompose(b *testing.B) {
 	r, err := render.New("")
 	if err != nil {
@@ -87,6 +89,27 @@ func BenchmarkCompose(b *testing.B) {
 		}
 		if !strings.Contains(buf.String(), "Reader 1") {
 			b.Fatal("the message lacks the recipient")
+		}
+		b.ReportMetric(float64(buf.Len()), "wire-bytes")
+	})
+	want := buf.Len()
+	b.Run("run", func(b *testing.B) {
+		compose, err := delivery.RunComposer(e, list, ed)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			msg, err := compose(prep, sub)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := e.Encode(msg, &buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if buf.Len() != want || !strings.Contains(buf.String(), "Reader 1") {
+			b.Fatalf("the message differs from Compose's: %d bytes, want %d", buf.Len(), want)
 		}
 		b.ReportMetric(float64(buf.Len()), "wire-bytes")
 	})

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -390,8 +389,9 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	if err != nil {
 		return res, err
 	}
-	if _, err := subscribers.ParseAddress(list.From); err != nil {
-		return res, fmt.Errorf("list %s: from: %w", list.Name, err)
+	comp, err := e.newComposer(list, ed)
+	if err != nil {
+		return res, err
 	}
 	pending, err := e.Store.CountPending(ed.ID)
 	if err != nil {
@@ -418,7 +418,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	stopCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	r := &run{
-		e: e, list: list, ed: ed, prep: prep,
+		e: e, list: list, ed: ed, prep: prep, comp: comp,
 		stopCtx: stopCtx, stop: stop,
 		records:  make(chan record, workers*4),
 		window:   newFailWindow(PauseWindow),
@@ -610,6 +610,7 @@ type run struct {
 	list    subscribers.List
 	ed      digest.Edition
 	prep    *render.Prepared
+	comp    *composer // per-edition message parts
 	stopCtx context.Context
 	stop    context.CancelCauseFunc
 	records chan record
@@ -738,43 +739,20 @@ func (e *Engine) Recipient(list subscribers.List, sub subscribers.Subscriber) re
 
 // Compose builds the message for one recipient.
 func (e *Engine) Compose(list subscribers.List, ed digest.Edition, prep *render.Prepared, sub subscribers.Subscriber) (*mail.Msg, error) {
-	rc := e.Recipient(list, sub)
-	html, text := prep.Personalize(rc)
-	from, err := subscribers.ParseAddress(list.From)
+	c, err := e.newComposer(list, ed)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: from: %w", list.Name, err)
+		return nil, err
 	}
-	domain := from.Address[strings.LastIndexByte(from.Address, '@')+1:]
-	mailto := e.UnsubscribeMailto
-	if mailto == "" {
-		mailto = from.Address
-	}
-	var mailtoURL string
-	if rc.UnsubscribeURL != "" {
-		mailtoURL = mailto + "?subject=" + url.PathEscape("unsubscribe "+rc.UnsubscribeURL[strings.LastIndexByte(rc.UnsubscribeURL, '/')+1:])
-	}
-	return mailer.Build(mailer.Message{
-		From:              list.From,
-		ReplyTo:           list.ReplyTo,
-		To:                sub.Email,
-		ToName:            sub.Name,
-		Subject:           prep.Subject,
-		Date:              e.now(),
-		MessageID:         mailer.NewMessageID(domain),
-		ListID:            fmt.Sprintf("%s <%s.%s>", list.Title, list.Name, domain),
-		UnsubscribeURL:    rc.UnsubscribeURL,
-		UnsubscribeMailto: mailtoURL,
-		FeedbackID:        fmt.Sprintf("%s:%s:newsdigest", ed.ID, list.Name),
-		ReturnPath:        e.ReturnPath(list, ed, sub),
-		Text:              text,
-		HTML:              html,
-	})
+	msg, _, _, err := c.compose(prep, sub, nil, nil)
+	return msg, err
 }
 
 type worker struct {
 	r    *run
 	tr   Transport
 	buf  bytes.Buffer
+	html []byte // the bodies of the last message composed, reused
+	text []byte
 	done chan error // the ledger's answer for this worker's last sent message
 	wait bool       // a sent message's outcome is not durable yet
 }
@@ -854,7 +832,7 @@ func (w *worker) prepare(j job) (d digest.Delivery, env mailer.Envelope, parts [
 	prep, err := r.variants.get(c)
 	var msg *mail.Msg
 	if err == nil {
-		msg, err = e.Compose(r.list, r.ed, prep, j.sub)
+		msg, w.html, w.text, err = r.comp.compose(prep, j.sub, w.html, w.text)
 	}
 	if err == nil {
 		env, parts, err = e.Encode(msg, &w.buf)

@@ -229,3 +229,12 @@ func TestAppendDotStuffed(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkAppendQP(b *testing.B) {
+	m := fixedMessage(b)
+	dst := make([]byte, 0, 2*(len(m.Text)+len(m.HTML)))
+	b.SetBytes(int64(len(m.Text) + len(m.HTML)))
+	for b.Loop() {
+		dst = appendQP(appendQP(dst[:0], m.Text), m.HTML)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html"
+	"slices"
 	"strings"
 )
 
@@ -127,6 +128,13 @@ type values struct {
 // HTML-escaped values; URLs that are not absolute http(s) render as empty;
 // text slots get the values as they are, minus control characters.
 func (p *Prepared) Personalize(rc Recipient) (htmlPart, textPart []byte) {
+	return p.PersonalizeAppend(rc, nil, nil)
+}
+
+// PersonalizeAppend is Personalize appending the HTML and text parts to
+// htmlDst and textDst (pass buffers of an earlier message, emptied, to
+// reuse their memory).
+func (p *Prepared) PersonalizeAppend(rc Recipient, htmlDst, textDst []byte) (htmlPart, textPart []byte) {
 	name := cleanValue(rc.Name)
 	email := cleanValue(rc.Email)
 	unsub, prefs := rc.UnsubscribeURL, rc.PreferencesURL
@@ -150,11 +158,11 @@ func (p *Prepared) Personalize(rc Recipient) (htmlPart, textPart []byte) {
 	if name != "" {
 		hv.greeting = "Hi " + hv.name + ","
 	}
-	return p.html.fill(&hv), p.text.fill(&tv)
+	return p.html.fill(htmlDst, &hv), p.text.fill(textDst, &tv)
 }
 
-func (pt *part) fill(v *values) []byte {
-	out := make([]byte, 0, pt.size+len(v.greeting)+2*len(v.unsub)+2*len(v.prefs)+
+func (pt *part) fill(out []byte, v *values) []byte {
+	out = slices.Grow(out, pt.size+len(v.greeting)+2*len(v.unsub)+2*len(v.prefs)+
 		2*len(v.name)+2*len(v.email)+64)
 	skipping := false
 	for i, k := range pt.slots {
