@@ -28,8 +28,9 @@ type Edition struct {
 	// derived from (their topics, their never-repeat history, weekly or
 	// daily), fixed when the edition is created so that a resumed send
 	// recomputes the same copy. Empty in editions made before it existed:
-	// then every recipient gets Stories.
-	Pool       []Pick        `json:"pool,omitempty"`
+	// then every recipient gets Stories. Stores keep it apart from the
+	// edition's record, which the ledger rewrites at every commit.
+	Pool       []Pick        `json:"-"`
 	Status     EditionStatus `json:"status"`
 	Reason     string        `json:"reason,omitempty"` // why it is paused
 	Created    time.Time     `json:"created"`

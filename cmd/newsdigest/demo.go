@@ -15,6 +15,7 @@ import (
 	"newsdigest/digest"
 	"newsdigest/digest/boltstore"
 	"newsdigest/digest/capture"
+	"newsdigest/digest/delivery"
 	"newsdigest/digest/feed"
 	"newsdigest/subscribers"
 	"newsdigest/templates"
@@ -144,6 +145,18 @@ saves each message it receives as a .eml file. Also writes an HTML preview.`)
 		}
 		if row.Err != nil {
 			return fmt.Errorf("sample subscribers line %d: %w", row.Line, row.Err)
+		}
+		if sub := &row.Subscriber; sub.Frequency == subscribers.Weekly {
+			// The demo sends once, now: its weekly readers' day is today
+			// (where they live), so that every sample reader gets a copy.
+			loc, err := time.LoadLocation(sub.Timezone)
+			if err != nil {
+				loc = time.UTC
+			}
+			if sub.Attrs == nil {
+				sub.Attrs = map[string]string{}
+			}
+			sub.Attrs[delivery.WeekdayAttr] = start.In(loc).Weekday().String()
 		}
 		subs = append(subs, row)
 	}

@@ -45,6 +45,9 @@ func (s *Store) CreateEdition(e digest.Edition) (created bool, err error) {
 		if err := putJSON(b, []byte(e.ID), e); err != nil {
 			return fmt.Errorf("boltstore: create edition %s: %w", e.ID, err)
 		}
+		if err := putPool(tx, e.ID, e.Pool); err != nil {
+			return err
+		}
 		if _, err := ledger(tx, e.ID); err != nil {
 			return err
 		}
@@ -98,13 +101,16 @@ func getEdition(tx *bolt.Tx, id string) (digest.Edition, error) {
 	return e, err
 }
 
-// GetEdition returns the edition with the given ID, or an error wrapping
-// ErrNotFound.
+// GetEdition returns the edition with the given ID, with its pool, or an
+// error wrapping ErrNotFound.
 func (s *Store) GetEdition(id string) (digest.Edition, error) {
 	var e digest.Edition
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		e, err = getEdition(tx, id)
+		if e, err = getEdition(tx, id); err != nil {
+			return err
+		}
+		e.Pool, err = getPool(tx, id)
 		return err
 	})
 	return e, err

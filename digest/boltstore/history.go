@@ -207,3 +207,28 @@ func isLowerHex(s string) bool {
 	}
 	return true
 }
+
+// Edition pools (digest.Edition.Pool) live apart from the edition
+// records, which every ledger commit decodes and rewrites.
+var bucketPools = []byte("edition_pools")
+
+func putPool(tx *bolt.Tx, id string, pool []digest.Pick) error {
+	if len(pool) == 0 {
+		return nil
+	}
+	b, err := tx.CreateBucketIfNotExists(bucketPools)
+	if err != nil {
+		return fmt.Errorf("boltstore: edition %s: pool: %w", id, err)
+	}
+	return putJSON(b, []byte(id), pool)
+}
+
+func getPool(tx *bolt.Tx, id string) ([]digest.Pick, error) {
+	b := tx.Bucket(bucketPools)
+	if b == nil {
+		return nil, nil
+	}
+	var pool []digest.Pick
+	_, err := getJSON(b, []byte(id), &pool)
+	return pool, err
+}

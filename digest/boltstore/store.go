@@ -84,6 +84,9 @@ type Options struct {
 	// fail. The file must exist and hold a newsdigest database. Several
 	// read-only processes may share a file, but not with a writer.
 	ReadOnly bool
+	// NoSync skips the fsync of each commit: a crash may lose recent
+	// commits. Only for tests that commit a lot and test no crash.
+	NoSync bool
 }
 
 // Store is a newsdigest database in one bbolt file. Its methods are safe
@@ -111,6 +114,9 @@ func Open(path string, opts Options) (*Store, error) {
 		timeout = time.Nanosecond // bbolt: fail at the first busy attempt
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: opts.ReadOnly})
+	if err == nil && opts.NoSync {
+		db.NoSync = true
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):

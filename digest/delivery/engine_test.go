@@ -156,8 +156,11 @@ func TestDeliverSendsEachOnceAndRendersOnce(t *testing.T) {
 	if err != nil || res.Sent != 0 {
 		t.Errorf("second Deliver: %v, %v", res, err)
 	}
-	if _, _, err := f.engine.Start("daily"); !errors.Is(err, delivery.ErrNothingNew) {
-		t.Errorf("second Start: %v, want ErrNothingNew", err)
+	if _, created, err := f.engine.Start("daily"); created || err != nil {
+		t.Errorf("second Start in the period: created=%v %v, want the existing edition", created, err)
+	}
+	if _, _, err := f.engine.StartWith("daily", delivery.StartOptions{ForceNew: true}); !errors.Is(err, delivery.ErrNothingNew) {
+		t.Errorf("a forced new edition: %v, want ErrNothingNew", err)
 	}
 	if f.srv.Count() != 60 {
 		t.Errorf("server received %d messages, want 60", f.srv.Count())

@@ -63,7 +63,9 @@ type env struct {
 // engine, all on a fake clock starting at start.
 func newEnv(t *testing.T, start time.Time) *env {
 	t.Helper()
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "nd.db"), boltstore.Options{})
+	// No fsync per commit: these tests commit thousands of times and
+	// test no crash (the delivery package's crash test does).
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "nd.db"), boltstore.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
