@@ -6,7 +6,7 @@
 // sessions). It then pushes the same number of identical pre-rendered
 // messages over the same number of connections with net/smtp, the raw
 // baseline, and prints for both: messages per second, CPU µs per message
-// of the sending process (getrusage), its peak RSS (ru_maxrss) and the
+// of the sending process (getrusage), its peak RSS (VmHWM) and the
 // message size on the wire, and the engine-to-baseline throughput ratio.
 //
 // Each sender runs in its own child process so that its CPU and peak RSS
@@ -92,7 +92,7 @@ type figures struct {
 	Seconds    float64 `json:"seconds"`     // sending only
 	QueueSecs  float64 `json:"queue_secs"`  // building the edition and queueing the ledger (engine)
 	CPUMicros  float64 `json:"cpu_us"`      // user+system CPU of the whole process per message
-	PeakRSSMB  float64 `json:"peak_rss_mb"` // ru_maxrss
+	PeakRSSMB  float64 `json:"peak_rss_mb"` // VmHWM (else ru_maxrss)
 	WireBytes  int     `json:"wire_bytes"`  // one message on the wire
 	Failed     int     `json:"failed"`
 	PerSecond  float64 `json:"per_second"`
@@ -110,6 +110,35 @@ func (f *figures) finish() {
 		f.PerSecond = float64(f.Messages) / f.Seconds
 	}
 	f.PeakRSSMB = float64(ru.Maxrss) / 1024 // kilobytes on Linux
+	// ru_maxrss survives execve: a phase would report the parent's peak
+	// (which seeded the database) if that was higher. VmHWM is this
+	// process's own.
+	if kb, ok := vmHWM(); ok {
+		f.PeakRSSMB = float64(kb) / 1024
+	}
+}
+
+func orDefault(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return s
+}
+
+// vmHWM reads this process's peak resident set size in kB from
+// /proc/self/status (Linux).
+func vmHWM() (int, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return kb, err == nil
+		}
+	}
+	return 0, false
 }
 
 func bench(n, workers int, addr, sinkKind, dir string, baseline bool, cpuprofile string, jsonOut bool) error {
@@ -166,7 +195,8 @@ func bench(n, workers int, addr, sinkKind, dir string, baseline bool, cpuprofile
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	fmt.Printf("newsdigest-bench: %d subscribers, %d workers, sink %s, %d CPUs, %s\n", n, workers, sinkName, runtime.NumCPU(), runtime.Version())
+	fmt.Printf("newsdigest-bench: %d subscribers, %d workers, sink %s, %d CPUs, %s, GOGC=%s GOMEMLIMIT=%s\n", n, workers, sinkName,
+		runtime.NumCPU(), runtime.Version(), orDefault(os.Getenv("GOGC")), orDefault(os.Getenv("GOMEMLIMIT")))
 	fmt.Printf("%-10s %10s %12s %14s %12s %10s\n", "", "msg/s", "CPU µs/msg", "peak RSS MB", "wire bytes", "failed")
 	row := func(name string, f *figures) {
 		fmt.Printf("%-10s %10.0f %12.1f %14.1f %12d %10d\n", name, f.PerSecond, f.CPUMicros, f.PeakRSSMB, f.WireBytes, f.Failed)
