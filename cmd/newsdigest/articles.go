@@ -25,11 +25,8 @@ func runArticles(ctx context.Context, m *Main, args []string) error {
 func articlesImport(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "articles import", "FILE.json|FILE.csv",
 		"Import articles from a CMS export: a JSON array or CSV with columns guid, link, title, summary, image, author, categories, published, views. An entry with only guid and views updates popularity. Bad rows are reported with their line; the rest are imported.")
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
 	m.create = true
@@ -94,11 +91,8 @@ func articlesList(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "articles list", "[--since DUR] [--limit N]", "List articles, newest first.")
 	since := c.fs.Duration("since", 0, "only articles published within DUR (e.g. 48h)")
 	limit := c.fs.Int("limit", 50, "at most N articles (0 = all)")
-	pos, err := c.parse(args, m.Stdout)
+	_, err := c.parseArgs(args, m.Stdout, 0, 0)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
 	if err := m.openAdmin(); err != nil {

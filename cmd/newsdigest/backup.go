@@ -18,11 +18,8 @@ hot backup through a bbolt read transaction): directly when no process
 holds the file, else through the admin API of the daemon that does. The
 copy is checked (schema and bbolt's consistency check) before it replaces
 FILE, so FILE is either the old file or a good copy.`)
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
 	dst := pos[0]

@@ -35,11 +35,8 @@ bounce.soft_window, a complaint at once. Each event is recorded on the
 subscriber ("subscribers show"). Files that are no usable report are listed
 and left alone. Works on the database directly, or through the daemon's
 admin API when it holds the file.`)
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 1, -1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 1, -1); err != nil {
 		return err
 	}
 	process, err := m.bounceProcessor()

@@ -12,11 +12,8 @@ func runConfig(ctx context.Context, m *Main, args []string) error {
 
 func configCheck(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "config check", "[--config FILE]", "Validate the configuration file and environment overrides; name each bad key.")
-	pos, err := c.parse(args, m.Stdout)
+	_, err := c.parseArgs(args, m.Stdout, 0, 0)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
 	src := m.g.config

@@ -29,11 +29,8 @@ sample list, top and recent stories selected, the digest rendered and sent
 through the real SMTP path to an SMTP server started in this process, which
 saves each message it receives as a .eml file. Also writes an HTML preview.`)
 	out := c.fs.String("out", "", "write the demo database, inbox and preview to `DIR` (default: a new temporary folder)")
-	pos, err := c.parse(args, m.Stdout)
+	_, err := c.parseArgs(args, m.Stdout, 0, 0)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
 	dir := *out

@@ -19,11 +19,8 @@ func runEditions(ctx context.Context, m *Main, args []string) error {
 func editionsList(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "editions list", "[--list L]", "List editions, newest first, with their delivery counts.")
 	list := c.fs.String("list", "", "only editions of list L")
-	pos, err := c.parse(args, m.Stdout)
+	_, err := c.parseArgs(args, m.Stdout, 0, 0)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
 	if err := m.open(); err != nil {
@@ -48,11 +45,8 @@ func editionsList(_ context.Context, m *Main, args []string) error {
 
 func editionsShow(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "editions show", "EDITION", "Show an edition: its stories, counts (sent, failed, suppressed, clicks per story, unsubscribes) and failed deliveries.")
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
 	if err := m.open(); err != nil {
@@ -114,11 +108,8 @@ func editionsResume(ctx context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "editions resume", "[EDITION] [--yes]",
 		"Continue sending an edition that was stopped, paused or crashed: only deliveries still queued are sent. Without EDITION, the newest unfinished one.")
 	yes := c.fs.Bool("yes", false, "do not ask for confirmation")
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 0, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 1); err != nil {
 		return err
 	}
 	if err := m.open(); err != nil {
@@ -175,11 +166,8 @@ func editionsResume(ctx context.Context, m *Main, args []string) error {
 func editionsPause(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "editions pause", "EDITION",
 		"Pause an edition that is being sent: a running send stops after its current page of recipients, queued deliveries stay queued, and 'newsdigest editions resume' continues.")
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
 	if err := m.open(); err != nil {

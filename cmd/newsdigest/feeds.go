@@ -46,11 +46,8 @@ func feedsAdd(ctx context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "feeds add", "URL|FILE [--interval DUR] [--no-fetch]", "Add a feed (RSS 2.0, Atom or JSON Feed) and fetch it once; serve then polls it every feeds.interval, or DUR.")
 	noFetch := c.fs.Bool("no-fetch", false, "do not fetch it now")
 	interval := c.fs.Duration("interval", 0, "poll this feed every DUR (at least 1m) instead of feeds.interval")
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
 	loc, err := feedLocation(pos[0])
@@ -80,11 +77,8 @@ func feedsAdd(ctx context.Context, m *Main, args []string) error {
 
 func feedsList(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "feeds list", "", "Show every feed with its last fetch, new items, next poll and last error.")
-	pos, err := c.parse(args, m.Stdout)
+	_, err := c.parseArgs(args, m.Stdout, 0, 0)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
 	if err := m.openAdmin(); err != nil {
@@ -117,11 +111,8 @@ func feedsList(_ context.Context, m *Main, args []string) error {
 
 func feedsRemove(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "feeds remove", "FEED", "Remove a feed (by ID or URL). Its articles stay.")
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
 	if err := m.openAdmin(); err != nil {
@@ -142,11 +133,8 @@ func feedsRemove(_ context.Context, m *Main, args []string) error {
 
 func feedsFetch(ctx context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "feeds fetch", "[FEED]", "Fetch one feed (by ID or URL) or all of them now.")
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 0, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 1); err != nil {
 		return err
 	}
 	if err := m.openAdmin(); err != nil {

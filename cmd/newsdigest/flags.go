@@ -93,6 +93,16 @@ func (c *command) printUsage(w io.Writer) {
 	c.fs.SetOutput(io.Discard)
 }
 
+// parseArgs parses args (see parse) and checks that between min and max
+// positional arguments remain (max < 0: no upper bound).
+func (c *command) parseArgs(args []string, out io.Writer, min, max int) ([]string, error) {
+	pos, err := c.parse(args, out)
+	if err != nil {
+		return nil, err
+	}
+	return pos, c.args(pos, min, max)
+}
+
 // args checks the number of positional arguments.
 func (c *command) args(pos []string, min, max int) error {
 	if len(pos) < min || (max >= 0 && len(pos) > max) {

@@ -66,11 +66,8 @@ uses them, then they are cleared; "" clears them now.`)
 		window := c.fs.Duration("window", 0, "only stories published within this window (default 48h)")
 		minStories := c.fs.Int("min-stories", 0, "skip the edition with fewer new stories (default 1)")
 		catCap := c.fs.Int("category-cap", 0, "at most N top stories per category (0 = no cap)")
-		pos, err := c.parse(args, m.Stdout)
+		pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 		if err != nil {
-			return err
-		}
-		if err := c.args(pos, 1, 1); err != nil {
 			return err
 		}
 		m.create = add
@@ -144,11 +141,8 @@ uses them, then they are cleared; "" clears them now.`)
 
 func listsList(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "lists list", "", "Show every list with its subscriber counts.")
-	pos, err := c.parse(args, m.Stdout)
+	_, err := c.parseArgs(args, m.Stdout, 0, 0)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
 	if err := m.openAdmin(); err != nil {
@@ -185,11 +179,8 @@ func listsList(_ context.Context, m *Main, args []string) error {
 
 func listsShow(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "lists show", "NAME", "Show one list's settings.")
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
 	if err := m.openAdmin(); err != nil {
@@ -224,11 +215,8 @@ func listsShow(_ context.Context, m *Main, args []string) error {
 func listsRemove(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "lists remove", "NAME [--yes]", "Delete a list and every subscriber's membership of it (their status and consent on it). Asks first unless --yes.")
 	yes := c.fs.Bool("yes", false, "do not ask for confirmation")
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
 	if err := m.openAdmin(); err != nil {

@@ -20,11 +20,8 @@ their topics, the week's stories if weekly, none they were already sent.`)
 	list := c.fs.String("list", "", "list (default: the only list)")
 	as := c.fs.String("as", "", "render the copy of subscriber `EMAIL`")
 	out := c.fs.String("out", "", "write the HTML to `FILE`")
-	pos, err := c.parse(args, m.Stdout)
+	_, err := c.parseArgs(args, m.Stdout, 0, 0)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
 	if err := m.open(); err != nil {

@@ -20,11 +20,8 @@ consistency check). Refused while a process (the daemon) holds the
 database: stop it first. The database being replaced is kept beside it as
 DB.before-restore-TIME. Asks first unless --yes.`)
 	yes := c.fs.Bool("yes", false, "do not ask for confirmation")
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
 	src := pos[0]

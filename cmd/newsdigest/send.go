@@ -38,11 +38,8 @@ and records nothing. The edition is first checked like 'newsdigest check
 	yes := c.fs.Bool("yes", false, "do not ask for confirmation")
 	force := c.fs.Bool("force", false, "send even if 'check' finds errors in the edition")
 	forceNew := c.fs.Bool("force-new", false, "send a new edition even if this period's edition exists")
-	pos, err := c.parse(args, m.Stdout)
+	_, err := c.parseArgs(args, m.Stdout, 0, 0)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
 	if err := m.open(); err != nil {

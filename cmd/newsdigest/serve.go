@@ -29,11 +29,8 @@ const shutdownTimeout = 15 * time.Second
 func runServe(ctx context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "serve", "",
 		"Run the daemon: the subscriber pages on http.addr and the admin API on admin.addr (which needs admin.token). Stops gracefully on SIGINT or SIGTERM.")
-	pos, err := c.parse(args, m.Stdout)
+	_, err := c.parseArgs(args, m.Stdout, 0, 0)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
 	if err := m.loadConfig(); err != nil {

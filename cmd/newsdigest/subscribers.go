@@ -33,11 +33,8 @@ func subsAdd(_ context.Context, m *Main, args []string) error {
 	hour := c.fs.Int("send-hour", -1, "preferred local hour 0–23 (-1 = list schedule)")
 	freq := c.fs.String("frequency", subscribers.Daily, "daily or weekly")
 	topics := c.fs.String("topics", "", "topics separated by ';'")
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
 	m.create = true
@@ -194,11 +191,8 @@ func subsSetStatus(st subscribers.Status) runner {
 	return func(_ context.Context, m *Main, args []string) error {
 		c := newCommand(&m.g, "subscribers "+verb, "EMAIL [--list L]", "Set a subscriber's status on a list to "+string(st)+".")
 		list := c.fs.String("list", "", "list (default: the only list)")
-		pos, err := c.parse(args, m.Stdout)
+		pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 		if err != nil {
-			return err
-		}
-		if err := c.args(pos, 1, 1); err != nil {
 			return err
 		}
 		email, err := subscribers.NormalizeEmail(pos[0])
@@ -229,11 +223,8 @@ func subsList(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "subscribers list", "[--list L] [--status S]", "List subscribers, optionally of one list and status.")
 	list := c.fs.String("list", "", "only subscribers of list L")
 	status := c.fs.String("status", "", "only this status (pending, confirmed, unsubscribed, bounced, complained)")
-	pos, err := c.parse(args, m.Stdout)
+	_, err := c.parseArgs(args, m.Stdout, 0, 0)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
 	if *status != "" && !subscribers.Status(*status).Valid() {
@@ -275,11 +266,8 @@ func subsImport(_ context.Context, m *Main, args []string) error {
 	update := c.fs.Bool("update", false, "update existing subscribers instead of skipping them")
 	pending := c.fs.Bool("pending", false, "import as pending instead of confirmed")
 	format := c.fs.String("format", "", "csv or json (default: from the file name)")
-	pos, err := c.parse(args, m.Stdout)
+	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 1, 1); err != nil {
 		return err
 	}
 	m.create = true
@@ -386,11 +374,8 @@ func subsExport(_ context.Context, m *Main, args []string) error {
 	list := c.fs.String("list", "", "only subscribers of list L")
 	format := c.fs.String("format", "csv", "csv or json")
 	outPath := c.fs.String("out", "", "write to FILE instead of standard output")
-	pos, err := c.parse(args, m.Stdout)
+	_, err := c.parseArgs(args, m.Stdout, 0, 0)
 	if err != nil {
-		return err
-	}
-	if err := c.args(pos, 0, 0); err != nil {
 		return err
 	}
 	if m.g.json {
