@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -92,13 +93,14 @@ func ledger(tx *bolt.Tx, editionID string) (ledgerBuckets, error) {
 	return lb, nil
 }
 
+// getEdition returns the edition record with its counters (not its pool),
+// or an error wrapping ErrNotFound.
 func getEdition(tx *bolt.Tx, id string) (digest.Edition, error) {
-	var e digest.Edition
-	found, err := getJSON(tx.Bucket(bucketEditions), []byte(id), &e)
-	if err == nil && !found {
-		err = notFound("edition %q", id)
+	raw := tx.Bucket(bucketEditions).Get([]byte(id))
+	if raw == nil {
+		return digest.Edition{}, notFound("edition %q", id)
 	}
-	return e, err
+	return decodeEdition(tx, id, raw)
 }
 
 // GetEdition returns the edition with the given ID, with its pool, or an
@@ -122,9 +124,9 @@ func (s *Store) Editions(list string) ([]digest.Edition, error) {
 	var out []digest.Edition
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEditions)
-		return b.ForEach(func(k, _ []byte) error {
-			var e digest.Edition
-			if _, err := getJSON(b, k, &e); err != nil {
+		return b.ForEach(func(k, v []byte) error {
+			e, err := decodeEdition(tx, string(k), v)
+			if err != nil {
 				return err
 			}
 			if list == "" || e.List == list {
@@ -162,7 +164,7 @@ func (s *Store) UpdateEdition(id string, fn func(*digest.Edition) error) (digest
 		if e.ID != id {
 			return fmt.Errorf("boltstore: update edition %s: the ID cannot change (to %q)", id, e.ID)
 		}
-		return putJSON(tx.Bucket(bucketEditions), []byte(id), e)
+		return putEdition(tx, e)
 	})
 	if err != nil {
 		return digest.Edition{}, err
@@ -213,7 +215,7 @@ func (s *Store) QueueDeliveries(editionID string, emails []string) (queued int, 
 		}
 		if queued > 0 && e.Status == digest.EditionSent {
 			e.Status, e.Finished = digest.EditionSending, time.Time{}
-			return putJSON(tx.Bucket(bucketEditions), []byte(editionID), e)
+			return putEdition(tx, e)
 		}
 		return nil
 	})
@@ -267,22 +269,6 @@ func (s *Store) PendingDeliveries(editionID, after string, limit int) ([]digest.
 	return out, err
 }
 
-// counter returns the edition counter that counts records in state st,
-// or nil for the queued state.
-func counter(e *digest.Edition, st digest.DeliveryStatus) *int {
-	switch st {
-	case digest.DeliverySent:
-		return &e.Sent
-	case digest.DeliveryFailed:
-		return &e.Failed
-	case digest.DeliverySuppressed:
-		return &e.Suppressed
-	case digest.DeliverySkipped:
-		return &e.Skipped
-	}
-	return nil
-}
-
 // RecordDeliveries writes a batch of delivery records in ONE transaction
 // (one fsync), all or none. Each record replaces the ledger's record for
 // its (Edition, Email); a zero At is set to the clock's now. The edition's
@@ -303,27 +289,41 @@ func (s *Store) RecordDeliveries(ds []digest.Delivery) error {
 }
 
 // recordDeliveries is RecordDeliveries inside tx (history.go adds the
-// recipients' story history to the same transaction).
+// recipients' story history to the same transaction). The edition record
+// is only decoded for its status, and rewritten only when the status
+// changes; the counters go to their own small key (counts.go).
 func (s *Store) recordDeliveries(tx *bolt.Tx, ds []digest.Delivery) error {
 	now := s.now()
 	type state struct {
-		e  digest.Edition
+		c  editionCounts
 		lb ledgerBuckets
 	}
 	editions := make(map[string]*state)
 	var order []string
+	records := tx.Bucket(bucketEditions)
 	for i, d := range ds {
 		st := editions[d.Edition]
 		if st == nil {
-			e, err := getEdition(tx, d.Edition)
+			raw := records.Get([]byte(d.Edition))
+			if raw == nil {
+				return fmt.Errorf("boltstore: delivery %d: %w", i+1, notFound("edition %q", d.Edition))
+			}
+			c, ok, err := getCounts(tx, d.Edition)
 			if err != nil {
 				return fmt.Errorf("boltstore: delivery %d: %w", i+1, err)
+			}
+			if !ok {
+				e, err := decodeEdition(tx, d.Edition, raw)
+				if err != nil {
+					return fmt.Errorf("boltstore: delivery %d: %w", i+1, err)
+				}
+				c = countsOf(e)
 			}
 			lb, err := ledger(tx, d.Edition)
 			if err != nil {
 				return err
 			}
-			st = &state{e: e, lb: lb}
+			st = &state{c: c, lb: lb}
 			editions[d.Edition] = st
 			order = append(order, d.Edition)
 		}
@@ -341,25 +341,29 @@ func (s *Store) recordDeliveries(tx *bolt.Tx, ds []digest.Delivery) error {
 			d.At = now
 		}
 		key := []byte(email)
-		var prev digest.Delivery
-		found, err := getJSON(st.lb.records, key, &prev)
-		if err != nil {
-			return err
-		}
-		if found {
-			if c := counter(&st.e, prev.Status); c != nil && *c > 0 {
-				*c--
+		// A pending address is queued: no need to read its record.
+		wasPending := st.lb.pending.Get(key) != nil
+		if !wasPending {
+			if raw := st.lb.records.Get(key); raw != nil {
+				var prev statusOnly
+				if err := json.Unmarshal(raw, &prev); err != nil {
+					return fmt.Errorf("boltstore: decode record %q: %w", key, err)
+				}
+				if c := st.c.counter(digest.DeliveryStatus(prev.Status)); c != nil && *c > 0 {
+					*c--
+				}
 			}
 		}
-		if c := counter(&st.e, d.Status); c != nil {
+		if c := st.c.counter(d.Status); c != nil {
 			*c++
 		}
 		if err := putJSON(st.lb.records, key, d); err != nil {
 			return fmt.Errorf("boltstore: record delivery to %s for %s: %w", email, d.Edition, err)
 		}
-		if d.Status == digest.DeliveryQueued {
+		switch {
+		case d.Status == digest.DeliveryQueued && !wasPending:
 			err = st.lb.pending.Put(key, pendingMark)
-		} else {
+		case d.Status != digest.DeliveryQueued && wasPending:
 			err = st.lb.pending.Delete(key)
 		}
 		if err != nil {
@@ -368,14 +372,35 @@ func (s *Store) recordDeliveries(tx *bolt.Tx, ds []digest.Delivery) error {
 	}
 	for _, id := range order {
 		st := editions[id]
-		if k, _ := st.lb.pending.Cursor().First(); k == nil {
-			if st.e.Status != digest.EditionSent {
-				st.e.Status, st.e.Finished = digest.EditionSent, now
-			}
-		} else if st.e.Status == digest.EditionSent {
-			st.e.Status, st.e.Finished = digest.EditionSending, time.Time{}
+		var hdr statusOnly
+		if err := json.Unmarshal(records.Get([]byte(id)), &hdr); err != nil {
+			return fmt.Errorf("boltstore: decode record %q: %w", id, err)
 		}
-		if err := putJSON(tx.Bucket(bucketEditions), []byte(id), st.e); err != nil {
+		status := digest.EditionStatus(hdr.Status)
+		var next digest.EditionStatus
+		if k, _ := st.lb.pending.Cursor().First(); k == nil {
+			if status != digest.EditionSent {
+				next = digest.EditionSent
+			}
+		} else if status == digest.EditionSent {
+			next = digest.EditionSending
+		}
+		if next == "" {
+			if err := putCounts(tx, id, st.c); err != nil {
+				return err
+			}
+			continue
+		}
+		e, err := getEdition(tx, id)
+		if err != nil {
+			return err
+		}
+		st.c.apply(&e)
+		e.Status, e.Finished = next, time.Time{}
+		if next == digest.EditionSent {
+			e.Finished = now
+		}
+		if err := putEdition(tx, e); err != nil {
 			return fmt.Errorf("boltstore: update edition %s: %w", id, err)
 		}
 	}

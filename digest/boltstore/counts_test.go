@@ -1,0 +1,95 @@
+package boltstore
+
+import (
+	"encoding/json"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"newsdigest/digest"
+)
+
+// TestEditionCounts checks that the counters kept apart from the edition
+// record (counts.go) are what every reader sees, that a record without
+// them (a database written before they existed) keeps its own, and that a
+// record rewritten whole elsewhere does not lose them.
+func TestEditionCounts(t *testing.T) {
+	s, _ := mustOpen(t)
+	// An edition as an older newsdigest left it: counters in the record,
+	// no counters key, one record sent and one queued.
+	old := digest.Edition{ID: "daily-old", List: "daily", Status: digest.EditionSending, Created: t0, Sent: 7, Failed: 2}
+	if _, err := s.CreateEdition(old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.QueueDeliveries(old.ID, []string{"a@example.org", "b@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if _, ok, err := getCounts(tx, old.ID); ok || err != nil {
+			t.Errorf("counters key of a never-recorded edition: present %v, err %v; want none", ok, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordDeliveries([]digest.Delivery{{Edition: old.ID, Email: "a@example.org", Status: digest.DeliveryFailed}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetEdition(old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Sent != 7 || got.Failed != 3 || got.Status != digest.EditionSending {
+		t.Fatalf("after one failure: sent %d failed %d status %s; want 7, 3, sending", got.Sent, got.Failed, got.Status)
+	}
+	// The record itself still holds the old counters: the key wins.
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		var rec digest.Edition
+		if err := json.Unmarshal(tx.Bucket(bucketEditions).Get([]byte(old.ID)), &rec); err != nil {
+			return err
+		}
+		if rec.Failed != 2 {
+			t.Errorf("record's own Failed = %d; want 2 (a commit must not rewrite the record)", rec.Failed)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A whole-record rewrite (UpdateEdition) keeps the counters; a retry
+	// moves one from Failed to Sent and the last one finishes the edition.
+	if _, err := s.UpdateEdition(old.ID, func(e *digest.Edition) error { e.Intro = "Hello"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordDeliveries([]digest.Delivery{
+		{Edition: old.ID, Email: "a@example.org", Status: digest.DeliverySent},
+		{Edition: old.ID, Email: "b@example.org", Status: digest.DeliverySkipped},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Editions("daily")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("Editions = %v, %v; want one", list, err)
+	}
+	for _, e := range []digest.Edition{list[0], must(s.GetEdition(old.ID))} {
+		if e.Sent != 8 || e.Failed != 2 || e.Skipped != 1 || e.Suppressed != 0 || e.Status != digest.EditionSent || e.Intro != "Hello" || e.Finished.IsZero() {
+			t.Errorf("finished edition = sent %d failed %d skipped %d suppressed %d status %s intro %q finished %v; want 8 2 1 0 sent Hello set",
+				e.Sent, e.Failed, e.Skipped, e.Suppressed, e.Status, e.Intro, e.Finished)
+		}
+	}
+	// A damaged counters key is reported, naming the edition.
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketEditionCounts).Put([]byte(old.ID), []byte{countsVersion, 0xff})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetEdition(old.ID); err == nil {
+		t.Error("GetEdition with damaged counters: no error")
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
