@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -16,16 +17,31 @@ import (
 // record with its stories. When an edition has a key here it wins over the
 // counters in its record (which are then only a copy as of the record's
 // last full write); records without one (just created, or written before
-// this bucket existed) carry their own. The bucket is created by the first
-// write that needs it, so databases without it stay readable.
+// this bucket existed) carry their own. The key also caches the record's
+// status with a checksum of the record it was read from, so that a commit
+// need not scan the record for it: a record rewritten elsewhere (with
+// putJSON) no longer matches, and its status is read again. The bucket is
+// created by the first write that needs it, so databases without it stay
+// readable.
 var bucketEditionCounts = []byte("edition_counts")
 
-// countsVersion is the first byte of an editionCounts value.
+// countsVersion is the first byte of an editionCounts value: then four
+// uvarints (Sent, Failed, Suppressed, Skipped), the CRC-32C of the record
+// (4 bytes, big-endian) and the record's status (the rest).
 const countsVersion = 1
 
-// editionCounts are the counters of digest.Edition that the ledger moves.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// recordSum is the checksum of an edition record that editionCounts keeps.
+func recordSum(raw []byte) uint32 { return crc32.Checksum(raw, castagnoli) }
+
+// editionCounts are the counters of digest.Edition that the ledger moves,
+// and the status of the record whose checksum is sum.
 type editionCounts struct {
 	Sent, Failed, Suppressed, Skipped int
+
+	sum    uint32
+	status digest.EditionStatus
 }
 
 func countsOf(e digest.Edition) editionCounts {
@@ -74,6 +90,10 @@ func getCounts(tx *bolt.Tx, id string) (editionCounts, bool, error) {
 		}
 		*p, rest = int(v), rest[n:]
 	}
+	if len(rest) < 4 {
+		return c, true, fmt.Errorf("boltstore: edition %s: counters: damaged value %x", id, raw)
+	}
+	c.sum, c.status = binary.BigEndian.Uint32(rest), digest.EditionStatus(rest[4:])
 	return c, true, nil
 }
 
@@ -83,11 +103,13 @@ func putCounts(tx *bolt.Tx, id string, c editionCounts) error {
 	if err != nil {
 		return fmt.Errorf("boltstore: edition %s: counters: %w", id, err)
 	}
-	raw := make([]byte, 1, 1+4*binary.MaxVarintLen64)
+	raw := make([]byte, 1, 1+4*binary.MaxVarintLen64+4+len(c.status))
 	raw[0] = countsVersion
 	for _, v := range []int{c.Sent, c.Failed, c.Suppressed, c.Skipped} {
 		raw = binary.AppendUvarint(raw, uint64(max(v, 0)))
 	}
+	raw = binary.BigEndian.AppendUint32(raw, c.sum)
+	raw = append(raw, c.status...)
 	if err := b.Put([]byte(id), raw); err != nil {
 		return fmt.Errorf("boltstore: edition %s: write counters: %w", id, err)
 	}
@@ -112,10 +134,30 @@ func decodeEdition(tx *bolt.Tx, id string, raw []byte) (digest.Edition, error) {
 
 // putEdition writes the whole edition record and its counters.
 func putEdition(tx *bolt.Tx, e digest.Edition) error {
-	if err := putJSON(tx.Bucket(bucketEditions), []byte(e.ID), e); err != nil {
-		return err
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("boltstore: encode edition %s: %w", e.ID, err)
 	}
-	return putCounts(tx, e.ID, countsOf(e))
+	if err := tx.Bucket(bucketEditions).Put([]byte(e.ID), raw); err != nil {
+		return fmt.Errorf("boltstore: write edition %s: %w", e.ID, err)
+	}
+	c := countsOf(e)
+	c.sum, c.status = recordSum(raw), e.Status
+	return putCounts(tx, e.ID, c)
+}
+
+// recordStatus returns the status of the edition record raw, from c when
+// it was read from the same record.
+func recordStatus(id string, raw []byte, c editionCounts, ok bool) (digest.EditionStatus, uint32, error) {
+	sum := recordSum(raw)
+	if ok && c.status != "" && c.sum == sum {
+		return c.status, sum, nil
+	}
+	var hdr statusOnly
+	if err := json.Unmarshal(raw, &hdr); err != nil {
+		return "", sum, fmt.Errorf("boltstore: decode record %q: %w", id, err)
+	}
+	return digest.EditionStatus(hdr.Status), sum, nil
 }
 
 // statusOnly decodes the status of an edition or delivery record and

@@ -76,6 +76,28 @@ func TestEditionCounts(t *testing.T) {
 				e.Sent, e.Failed, e.Skipped, e.Suppressed, e.Status, e.Intro, e.Finished)
 		}
 	}
+	// A record rewritten whole without its counters key (as QueueLocal
+	// does) is read again: marked sent with a queued record left, the next
+	// commit takes it back to sending, counters intact.
+	if _, err := s.QueueDeliveries(old.ID, []string{"c@example.org", "d@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		e, err := getEdition(tx, old.ID)
+		if err != nil {
+			return err
+		}
+		e.Status = digest.EditionSent
+		return putJSON(tx.Bucket(bucketEditions), []byte(old.ID), e)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordDeliveries([]digest.Delivery{{Edition: old.ID, Email: "c@example.org", Status: digest.DeliverySuppressed}}); err != nil {
+		t.Fatal(err)
+	}
+	if e := must(s.GetEdition(old.ID)); e.Status != digest.EditionSending || !e.Finished.IsZero() || e.Sent != 8 || e.Suppressed != 1 {
+		t.Errorf("after a foreign rewrite: status %s finished %v sent %d suppressed %d; want sending, zero, 8, 1", e.Status, e.Finished, e.Sent, e.Suppressed)
+	}
 	// A damaged counters key is reported, naming the edition.
 	if err := s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketEditionCounts).Put([]byte(old.ID), []byte{countsVersion, 0xff})

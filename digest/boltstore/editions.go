@@ -290,13 +290,15 @@ func (s *Store) RecordDeliveries(ds []digest.Delivery) error {
 
 // recordDeliveries is RecordDeliveries inside tx (history.go adds the
 // recipients' story history to the same transaction). The edition record
-// is only decoded for its status, and rewritten only when the status
-// changes; the counters go to their own small key (counts.go).
+// is neither decoded (its status is cached with the counters, under its
+// checksum) nor rewritten unless its status changes; the counters go to
+// their own small key (counts.go).
 func (s *Store) recordDeliveries(tx *bolt.Tx, ds []digest.Delivery) error {
 	now := s.now()
 	type state struct {
-		c  editionCounts
-		lb ledgerBuckets
+		c      editionCounts
+		status digest.EditionStatus // the record's, unchanged in this loop
+		lb     ledgerBuckets
 	}
 	editions := make(map[string]*state)
 	var order []string
@@ -312,18 +314,23 @@ func (s *Store) recordDeliveries(tx *bolt.Tx, ds []digest.Delivery) error {
 			if err != nil {
 				return fmt.Errorf("boltstore: delivery %d: %w", i+1, err)
 			}
+			status, sum, err := recordStatus(d.Edition, raw, c, ok)
+			if err != nil {
+				return fmt.Errorf("boltstore: delivery %d: %w", i+1, err)
+			}
+			c.sum, c.status = sum, status
 			if !ok {
 				e, err := decodeEdition(tx, d.Edition, raw)
 				if err != nil {
 					return fmt.Errorf("boltstore: delivery %d: %w", i+1, err)
 				}
-				c = countsOf(e)
+				c.Sent, c.Failed, c.Suppressed, c.Skipped = e.Sent, e.Failed, e.Suppressed, e.Skipped
 			}
 			lb, err := ledger(tx, d.Edition)
 			if err != nil {
 				return err
 			}
-			st = &state{c: c, lb: lb}
+			st = &state{c: c, status: status, lb: lb}
 			editions[d.Edition] = st
 			order = append(order, d.Edition)
 		}
@@ -372,11 +379,7 @@ func (s *Store) recordDeliveries(tx *bolt.Tx, ds []digest.Delivery) error {
 	}
 	for _, id := range order {
 		st := editions[id]
-		var hdr statusOnly
-		if err := json.Unmarshal(records.Get([]byte(id)), &hdr); err != nil {
-			return fmt.Errorf("boltstore: decode record %q: %w", id, err)
-		}
-		status := digest.EditionStatus(hdr.Status)
+		status := st.status
 		var next digest.EditionStatus
 		if k, _ := st.lb.pending.Cursor().First(); k == nil {
 			if status != digest.EditionSent {
