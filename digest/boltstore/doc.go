@@ -19,6 +19,7 @@
 //	editions        edition ID -> digest.Edition
 //	deliveries      edition ID (bucket) -> normalized email -> digest.Delivery
 //	pending         edition ID (bucket) -> normalized email -> "" (queued only)
+//	edition_counts  edition ID -> delivery counters, cached status (counts.go)
 //	suppressions    normalized email -> Suppression
 //
 // The pending buckets mirror the queued records of the ledger, so that
