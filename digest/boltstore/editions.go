@@ -238,35 +238,45 @@ func (s *Store) PendingDeliveries(editionID, after string, limit int) ([]digest.
 		if _, err := getEdition(tx, editionID); err != nil {
 			return err
 		}
-		lb, _ := ledger(tx, editionID)
-		if lb.pending == nil || lb.records == nil {
-			return nil
-		}
-		c := lb.pending.Cursor()
-		k, _ := c.First()
-		if after != "" {
-			k, _ = c.Seek([]byte(after))
-			if k != nil && string(k) == after {
-				k, _ = c.Next()
-			}
-		}
-		for ; k != nil; k, _ = c.Next() {
-			var d digest.Delivery
-			found, err := getJSON(lb.records, k, &d)
-			if err != nil {
-				return err
-			}
-			if !found {
-				return fmt.Errorf("boltstore: edition %s: %s is pending but has no delivery record: run a check", editionID, k)
-			}
+		return eachPending(tx, editionID, after, func(k []byte, d digest.Delivery) (bool, error) {
 			out = append(out, d)
-			if limit > 0 && len(out) == limit {
-				break
-			}
-		}
-		return nil
+			return limit > 0 && len(out) == limit, nil
+		})
 	})
 	return out, err
+}
+
+// eachPending calls fn with the edition's queued records in email order,
+// strictly after the address after (empty: from the start), until fn says
+// stop or returns an error.
+func eachPending(tx *bolt.Tx, editionID, after string, fn func(k []byte, d digest.Delivery) (stop bool, err error)) error {
+	lb, _ := ledger(tx, editionID)
+	if lb.pending == nil || lb.records == nil {
+		return nil
+	}
+	c := lb.pending.Cursor()
+	k, _ := c.First()
+	if after != "" {
+		k, _ = c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, _ = c.Next()
+		}
+	}
+	for ; k != nil; k, _ = c.Next() {
+		var d digest.Delivery
+		found, err := getJSON(lb.records, k, &d)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("boltstore: edition %s: %s is pending but has no delivery record: run a check", editionID, k)
+		}
+		stop, err := fn(k, d)
+		if err != nil || stop {
+			return err
+		}
+	}
+	return nil
 }
 
 // RecordDeliveries writes a batch of delivery records in ONE transaction
@@ -477,37 +487,17 @@ func (s *Store) PendingRecipients(editionID, after string, limit int, fn func(d 
 		if _, err := getEdition(tx, editionID); err != nil {
 			return err
 		}
-		lb, _ := ledger(tx, editionID)
-		if lb.pending == nil || lb.records == nil {
-			return nil
-		}
 		sups := tx.Bucket(bucketSuppressions)
-		c := lb.pending.Cursor()
-		k, _ := c.First()
-		if after != "" {
-			k, _ = c.Seek([]byte(after))
-			if k != nil && string(k) == after {
-				k, _ = c.Next()
-			}
-		}
-		for ; k != nil; k, _ = c.Next() {
-			var d digest.Delivery
-			found, err := getJSON(lb.records, k, &d)
-			if err != nil {
-				return err
-			}
-			if !found {
-				return fmt.Errorf("boltstore: edition %s: %s is pending but has no delivery record: run a check", editionID, k)
-			}
+		return eachPending(tx, editionID, after, func(k []byte, d digest.Delivery) (bool, error) {
 			sub, _, err := getSubscriber(tx, string(k))
 			if err != nil {
-				return err
+				return false, err
 			}
 			reason := ""
 			if raw := sups.Get(k); raw != nil {
 				var sup Suppression
 				if _, err := getJSON(sups, k, &sup); err != nil {
-					return err
+					return false, err
 				}
 				reason = sup.Reason
 				if reason == "" {
@@ -516,11 +506,8 @@ func (s *Store) PendingRecipients(editionID, after string, limit int, fn func(d 
 			}
 			fn(d, sub, reason)
 			n++
-			if limit > 0 && n == limit {
-				break
-			}
-		}
-		return nil
+			return limit > 0 && n == limit, nil
+		})
 	})
 	return n, err
 }
