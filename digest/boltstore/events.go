@@ -119,24 +119,27 @@ func (s *Store) DeleteEvents(email string) error {
 	if err != nil {
 		return fmt.Errorf("boltstore: delete events: %w", err)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		if b == nil {
-			return nil
-		}
-		prefix := eventPrefix(norm)
-		var keys [][]byte
-		c := b.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		for _, k := range keys {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
+	return s.db.Update(func(tx *bolt.Tx) error { return deleteEvents(tx, norm) })
+}
+
+// deleteEvents removes every event of the normalized address norm.
+func deleteEvents(tx *bolt.Tx, norm string) error {
+	b := tx.Bucket(bucketEvents)
+	if b == nil {
 		return nil
-	})
+	}
+	prefix := eventPrefix(norm)
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // MarkSubscriber sets the status of email on each of lists (every list the

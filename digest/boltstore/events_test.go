@@ -101,3 +101,24 @@ func TestMarkSubscriber(t *testing.T) {
 		t.Errorf("unknown subscriber: %v, want ErrNotFound", err)
 	}
 }
+
+func TestDeleteSubscriberTakesTheirEvents(t *testing.T) {
+	s, _ := mustOpen(t)
+	for _, email := range []string{"ann@example.org", "bob@example.org"} {
+		if err := s.AddSubscriber(subscribers.Subscriber{Email: email}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordEvent(email, subscribers.Event{Kind: subscribers.EventHardBounce, At: t0, Status: "5.1.1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteSubscriber("ann@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := s.Events("ann@example.org"); err != nil || len(evs) != 0 {
+		t.Errorf("ann's events after deletion: %v, %v; want none", evs, err)
+	}
+	if evs, err := s.Events("bob@example.org"); err != nil || len(evs) != 1 {
+		t.Errorf("bob's events: %v, %v; want his one event kept", evs, err)
+	}
+}

@@ -331,9 +331,10 @@ func MergeSubscriber(old, in subscribers.Subscriber, given subscribers.Fields, n
 	return out
 }
 
-// DeleteSubscriber removes the subscriber with the given address and its
-// index entries, or returns an error wrapping ErrNotFound. Delivery records
-// of past editions stay, as history of what was sent.
+// DeleteSubscriber removes the subscriber with the given address, its
+// index entries and its bounce and complaint events, or returns an error
+// wrapping ErrNotFound. Delivery records of past editions stay, as history
+// of what was sent.
 func (s *Store) DeleteSubscriber(email string) error {
 	norm, err := subscribers.NormalizeEmail(email)
 	if err != nil {
@@ -355,7 +356,8 @@ func (s *Store) DeleteSubscriber(email string) error {
 		if err := tx.Bucket(bucketSubscribers).Delete([]byte(norm)); err != nil {
 			return fmt.Errorf("boltstore: delete subscriber %s: %w", norm, err)
 		}
-		return nil
+		// Their bounce and complaint history goes with them.
+		return deleteEvents(tx, norm)
 	})
 }
 
