@@ -131,6 +131,13 @@ func (s *Signer) Verify(p Purpose, token string, now time.Time) (Claims, error) 
 	if len(p) == 0 || len(p) > 255 || len(token) > maxTokenLen {
 		return Claims{}, ErrBadToken
 	}
+	// Only the token alphabet: base64 decoding skips CR and LF, which would
+	// otherwise let other spellings of a valid token through.
+	if strings.ContainsFunc(token, func(r rune) bool {
+		return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	}) {
+		return Claims{}, ErrBadToken
+	}
 	encPayload, encMAC, ok := strings.Cut(token, ".")
 	if !ok || b64.EncodedLen(macLen) != len(encMAC) {
 		return Claims{}, ErrBadToken
