@@ -109,10 +109,6 @@ uses them, then they are cleared; "" clears them now.`)
 		if set["subject"] {
 			l.NextSubject = strings.TrimSpace(*subject)
 		}
-		// The same check the admin API makes, before anything is saved.
-		if err := adminapi.CheckList(l); err != nil {
-			return err
-		}
 		if set["top"] {
 			l.TopCount = *top
 		}
@@ -127,6 +123,10 @@ uses them, then they are cleared; "" clears them now.`)
 		}
 		if set["category-cap"] {
 			l.CategoryCap = *catCap
+		}
+		// The same check the admin API makes, before anything is saved.
+		if err := adminapi.CheckList(l); err != nil {
+			return err
 		}
 		if err := m.admin.PutList(l); err != nil {
 			return err

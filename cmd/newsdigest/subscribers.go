@@ -41,12 +41,8 @@ func subsAdd(_ context.Context, m *Main, args []string) error {
 	if err := m.openAdmin(); err != nil {
 		return err
 	}
-	if len(lists) == 0 {
-		l, err := m.listName("")
-		if err != nil {
-			return err
-		}
-		lists = stringList{l}
+	if lists, err = m.listsOrOnly(lists); err != nil {
+		return err
 	}
 	// Validate through the importer so that the CLI and imports agree.
 	row, err := singleRow(map[string]string{
@@ -274,12 +270,8 @@ func subsImport(_ context.Context, m *Main, args []string) error {
 	if err := m.openAdmin(); err != nil {
 		return err
 	}
-	if len(lists) == 0 {
-		l, err := m.listName("")
-		if err != nil {
-			return err
-		}
-		lists = stringList{l}
+	if lists, err = m.listsOrOnly(lists); err != nil {
+		return err
 	}
 	for _, l := range lists {
 		if _, err := m.admin.GetList(l); err != nil {
@@ -407,4 +399,17 @@ func subsExport(_ context.Context, m *Main, args []string) error {
 		return subscribers.WriteJSON(w, subs)
 	}
 	return subscribers.WriteCSV(w, subs, *list)
+}
+
+// listsOrOnly returns the lists given with --list, or the only list there
+// is when none was given.
+func (m *Main) listsOrOnly(lists stringList) (stringList, error) {
+	if len(lists) > 0 {
+		return lists, nil
+	}
+	l, err := m.listName("")
+	if err != nil {
+		return nil, err
+	}
+	return stringList{l}, nil
 }
