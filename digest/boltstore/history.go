@@ -13,22 +13,61 @@ import (
 
 // The per-subscriber story history: which stories each subscriber was sent
 // and when, so that nobody gets the same story twice. One record per
-// subscriber ID (not the address: a deleted subscriber's history names
-// nobody, and expires) holding a packed sequence of entries
+// subscriber address (the ledger's key, so that the records a send writes
+// sit next to each other in the file, in the order of its ledger rows,
+// instead of dirtying one page each) holding a packed sequence of entries
 //
 //	[4-byte unix seconds][1-byte length|0x80 if hex-packed][article ID]
 //
 // Article IDs of 16 hex digits (digest.ArticleID) are stored as 8 raw
 // bytes, so an entry takes 13 bytes: a daily reader of 10 stories costs
 // about 4 KB over 30 days. Entries older than the retention are dropped
-// whenever the record is written, and by PruneHistory.
-var bucketHistory = []byte("history")
+// whenever the record is written, and by PruneHistory. Deleting a
+// subscriber deletes their history.
+var bucketHistory = []byte("story_history")
+
+// bucketHistoryByID is the history as the first releases kept it, keyed
+// by subscriber ID; a writable Open moves it to bucketHistory.
+var bucketHistoryByID = []byte("history")
+
+// migrateHistory moves the ID-keyed history to address keys, merging
+// entries, and drops the old bucket. Entries of IDs that no longer name a
+// subscriber are dropped: nobody can be sent anything under them.
+func migrateHistory(tx *bolt.Tx) error {
+	old := tx.Bucket(bucketHistoryByID)
+	if old == nil {
+		return nil
+	}
+	b, err := tx.CreateBucketIfNotExists(bucketHistory)
+	if err != nil {
+		return fmt.Errorf("boltstore: history: %w", err)
+	}
+	ids := tx.Bucket(bucketSubscriberIDs)
+	type move struct{ email, val []byte }
+	var moves []move
+	err = old.ForEach(func(k, v []byte) error {
+		if email := ids.Get(k); email != nil {
+			moves = append(moves, move{append([]byte(nil), email...), append([]byte(nil), v...)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range moves {
+		val := append(append([]byte(nil), b.Get(m.email)...), m.val...)
+		if err := b.Put(m.email, val); err != nil {
+			return fmt.Errorf("boltstore: history of %s: %w", m.email, err)
+		}
+	}
+	return tx.DeleteBucket(bucketHistoryByID)
+}
 
 // RecordDeliveriesWithHistory is RecordDeliveries plus the recipients'
 // story history, written in the same transaction (one fsync), so that a
 // delivery recorded as sent always has its stories in the history and a
-// queued one never does. hist maps subscriber IDs to the article IDs sent
-// to them at at. Entries older than keepSince are dropped from the
+// queued one never does. hist maps subscriber addresses (as in the
+// ledger) to the article IDs sent to them at at. Entries older than keepSince are dropped from the
 // records it writes.
 func (s *Store) RecordDeliveriesWithHistory(ds []digest.Delivery, hist map[string][]string, at, keepSince time.Time) error {
 	if len(ds) == 0 && len(hist) == 0 {
@@ -47,11 +86,11 @@ func (s *Store) RecordDeliveriesWithHistory(ds []digest.Delivery, hist map[strin
 		if err != nil {
 			return fmt.Errorf("boltstore: history: %w", err)
 		}
-		for subID, arts := range hist {
-			if subID == "" || len(arts) == 0 {
+		for email, arts := range hist {
+			if email == "" || len(arts) == 0 {
 				continue
 			}
-			key := []byte(subID)
+			key := []byte(email)
 			old := b.Get(key)
 			val := make([]byte, 0, len(old)+len(arts)*13)
 			seen := map[string]bool{}
@@ -68,23 +107,24 @@ func (s *Store) RecordDeliveriesWithHistory(ds []digest.Delivery, hist map[strin
 				}
 			}
 			if err := b.Put(key, val); err != nil {
-				return fmt.Errorf("boltstore: history of %s: %w", subID, err)
+				return fmt.Errorf("boltstore: history of %s: %w", email, err)
 			}
 		}
 		return nil
 	})
 }
 
-// SeenStories returns, for each subscriber ID asked, the IDs of the
-// stories sent to them at or after since (IDs with no history are absent).
-func (s *Store) SeenStories(ids []string, since time.Time) (map[string]map[string]bool, error) {
+// SeenStories returns, for each subscriber address asked (as in the
+// ledger: normalized), the IDs of the stories sent to them at or after
+// since (addresses with no history are absent).
+func (s *Store) SeenStories(emails []string, since time.Time) (map[string]map[string]bool, error) {
 	out := make(map[string]map[string]bool)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketHistory)
 		if b == nil {
 			return nil
 		}
-		for _, id := range ids {
+		for _, id := range emails {
 			if id == "" {
 				continue
 			}

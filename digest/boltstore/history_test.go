@@ -1,6 +1,9 @@
 package boltstore
 
 import (
+	bolt "go.etcd.io/bbolt"
+	"path/filepath"
+
 	"testing"
 	"time"
 
@@ -22,7 +25,7 @@ func TestHistoryWithTheLedgerAndPruning(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := digest.Delivery{Edition: "e1", Email: "ann@example.org", Status: digest.DeliverySent}
-	hist := map[string][]string{"sub-ann": {"0123456789abcdef", "cms-4711", "0123456789abcdef"}}
+	hist := map[string][]string{"ann@example.org": {"0123456789abcdef", "cms-4711", "0123456789abcdef"}}
 	if err := s.RecordDeliveriesWithHistory([]digest.Delivery{d}, hist, t0, t0.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -30,37 +33,37 @@ func TestHistoryWithTheLedgerAndPruning(t *testing.T) {
 	if err != nil || ed.Sent != 1 || len(ed.Pool) != 1 || ed.Pool[0].Article.Title != "In the pool" {
 		t.Fatalf("edition %+v %v: want sent 1 and its pool", ed, err)
 	}
-	seen, err := s.SeenStories([]string{"sub-ann", "sub-bob"}, t0.Add(-time.Minute))
+	seen, err := s.SeenStories([]string{"ann@example.org", "bob@example.org"}, t0.Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(seen["sub-ann"]) != 2 || !seen["sub-ann"]["0123456789abcdef"] || !seen["sub-ann"]["cms-4711"] || seen["sub-bob"] != nil {
+	if len(seen["ann@example.org"]) != 2 || !seen["ann@example.org"]["0123456789abcdef"] || !seen["ann@example.org"]["cms-4711"] || seen["bob@example.org"] != nil {
 		t.Errorf("seen %v", seen)
 	}
 	// A day later, one more story; the old ones drop out of a 12h window
 	// and are pruned.
-	if err := s.RecordDeliveriesWithHistory(nil, map[string][]string{"sub-ann": {"fedcba9876543210"}}, t0.Add(24*time.Hour), t0.Add(-48*time.Hour)); err != nil {
+	if err := s.RecordDeliveriesWithHistory(nil, map[string][]string{"ann@example.org": {"fedcba9876543210"}}, t0.Add(24*time.Hour), t0.Add(-48*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	seen, _ = s.SeenStories([]string{"sub-ann"}, t0.Add(12*time.Hour))
-	if len(seen["sub-ann"]) != 1 || !seen["sub-ann"]["fedcba9876543210"] {
+	seen, _ = s.SeenStories([]string{"ann@example.org"}, t0.Add(12*time.Hour))
+	if len(seen["ann@example.org"]) != 1 || !seen["ann@example.org"]["fedcba9876543210"] {
 		t.Errorf("seen in the last 12h: %v", seen)
 	}
 	n, err := s.PruneHistory(t0.Add(12 * time.Hour))
 	if err != nil || n != 2 {
 		t.Errorf("pruned %d, %v; want 2", n, err)
 	}
-	seen, _ = s.SeenStories([]string{"sub-ann"}, time.Time{})
-	if len(seen["sub-ann"]) != 1 {
+	seen, _ = s.SeenStories([]string{"ann@example.org"}, time.Time{})
+	if len(seen["ann@example.org"]) != 1 {
 		t.Errorf("after pruning: %v", seen)
 	}
 	// A failed record with history in the same batch: nothing is written
 	// (one transaction).
 	bad := digest.Delivery{Edition: "nope", Email: "ann@example.org", Status: digest.DeliverySent}
-	if err := s.RecordDeliveriesWithHistory([]digest.Delivery{bad}, map[string][]string{"sub-x": {"aa"}}, t0, t0); err == nil {
+	if err := s.RecordDeliveriesWithHistory([]digest.Delivery{bad}, map[string][]string{"x@example.org": {"aa"}}, t0, t0); err == nil {
 		t.Fatal("recording for an unknown edition succeeded")
 	}
-	if seen, _ := s.SeenStories([]string{"sub-x"}, time.Time{}); seen["sub-x"] != nil {
+	if seen, _ := s.SeenStories([]string{"x@example.org"}, time.Time{}); seen["x@example.org"] != nil {
 		t.Error("history written although its ledger batch failed")
 	}
 }
@@ -105,5 +108,68 @@ func TestLocalIndexQueueAndReaders(t *testing.T) {
 	states, _ := s.ReaderStates("local")
 	if len(states) != 2 {
 		t.Errorf("states %v", states)
+	}
+}
+
+// A database written before the history was keyed by address: a writable
+// open moves each subscriber's entries to their address, drops those of
+// IDs that name nobody, and removes the old bucket; deleting a subscriber
+// deletes their history.
+func TestHistoryMigratesFromIDKeysAndGoesWithTheSubscriber(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddSubscriber(subscribers.Subscriber{ID: "sub-ann", Email: "Ann@Example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	// Write the old layout by hand: ID-keyed entries, one for a deleted
+	// subscriber.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(bucketHistoryByID)
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte("sub-ann"), appendEntry(nil, t0, "0123456789abcdef")); err != nil {
+			return err
+		}
+		return b.Put([]byte("sub-gone"), appendEntry(nil, t0, "fedcba9876543210"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	seen, err := s.SeenStories([]string{"ann@example.org"}, time.Time{})
+	if err != nil || len(seen) != 1 || !seen["ann@example.org"]["0123456789abcdef"] {
+		t.Fatalf("after the migration: %v, %v; want ann's story under her address", seen, err)
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketHistoryByID) != nil {
+			t.Error("the old history bucket is still there")
+		}
+		if n := tx.Bucket(bucketHistory).Stats().KeyN; n != 1 {
+			t.Errorf("%d history records, want 1 (the deleted subscriber's dropped)", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSubscriber("ann@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if seen, _ := s.SeenStories([]string{"ann@example.org"}, time.Time{}); len(seen) != 0 {
+		t.Errorf("history after deleting the subscriber: %v", seen)
 	}
 }

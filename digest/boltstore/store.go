@@ -189,6 +189,11 @@ func (s *Store) checkSchema(tx *bolt.Tx, init bool) error {
 			return fmt.Errorf("boltstore: %s: create bucket %s: %w", s.path, name, err)
 		}
 	}
+	if init {
+		if err := migrateHistory(tx); err != nil {
+			return fmt.Errorf("boltstore: %s: %w", s.path, err)
+		}
+	}
 	return nil
 }
 

@@ -332,7 +332,7 @@ func MergeSubscriber(old, in subscribers.Subscriber, given subscribers.Fields, n
 }
 
 // DeleteSubscriber removes the subscriber with the given address, its
-// index entries and its bounce and complaint events, or returns an error
+// index entries, its story history and its bounce and complaint events, or returns an error
 // wrapping ErrNotFound. Delivery records of past editions stay, as history
 // of what was sent.
 func (s *Store) DeleteSubscriber(email string) error {
@@ -356,7 +356,13 @@ func (s *Store) DeleteSubscriber(email string) error {
 		if err := tx.Bucket(bucketSubscribers).Delete([]byte(norm)); err != nil {
 			return fmt.Errorf("boltstore: delete subscriber %s: %w", norm, err)
 		}
-		// Their bounce and complaint history goes with them.
+		// Their story history and their bounce and complaint events go
+		// with them.
+		if b := tx.Bucket(bucketHistory); b != nil {
+			if err := b.Delete([]byte(norm)); err != nil {
+				return fmt.Errorf("boltstore: delete subscriber %s: %w", norm, err)
+			}
+		}
 		return deleteEvents(tx, norm)
 	})
 }

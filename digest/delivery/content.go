@@ -52,11 +52,11 @@ const WeekdayAttr = "weekday"
 // bbolt store implements it. A Store without it sends every recipient
 // the edition's Stories, filtered by topic.
 type HistoryStore interface {
-	// SeenStories returns, per subscriber ID, the stories sent to them
-	// at or after since.
-	SeenStories(ids []string, since time.Time) (map[string]map[string]bool, error)
+	// SeenStories returns, per subscriber address (as in the ledger),
+	// the stories sent to them at or after since.
+	SeenStories(emails []string, since time.Time) (map[string]map[string]bool, error)
 	// RecordDeliveriesWithHistory records ds and adds each subscriber's
-	// stories (subscriber ID → article IDs) to their history, in one
+	// stories (address → article IDs) to their history, in one
 	// transaction, dropping entries before keepSince.
 	RecordDeliveriesWithHistory(ds []digest.Delivery, hist map[string][]string, at, keepSince time.Time) error
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wneessen/go-mail"
@@ -94,11 +95,24 @@ type Engine struct {
 	// number done and the total for this run. It runs on the ledger
 	// writer: keep it quick.
 	Progress func(done, total int)
+	// GroupWait is the longest an outcome waits for others to share its
+	// ledger commit; a commit starts sooner once every running worker
+	// waits on it. 0 = DefaultGroupWait; negative: commit whatever is
+	// waiting at once.
+	GroupWait time.Duration
 	// History is how long a story sent to a subscriber keeps them from
 	// getting it again (never-repeat); 0 = DefaultHistory (30 days); a
 	// negative value turns per-subscriber history off.
 	History time.Duration
 }
+
+// DefaultGroupWait is Engine.GroupWait's default: long enough for the
+// workers' messages in flight to join one commit, short against an SMTP
+// transaction's round trips.
+const DefaultGroupWait = 3 * time.Millisecond
+
+// maxGroup caps the outcomes of one ledger commit.
+const maxGroup = 512
 
 // PauseWindow is how many recent SMTP attempts Engine.PauseErrors looks at.
 const PauseWindow = 100
@@ -337,7 +351,6 @@ type job struct {
 type record struct {
 	d       digest.Delivery
 	done    chan error
-	subID   string
 	stories []string
 }
 
@@ -465,7 +478,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 				// The page's readers' histories, in one read.
 				ids := make([]string, 0, len(page))
 				for _, j := range page {
-					ids = append(ids, j.sub.ID)
+					ids = append(ids, j.d.Email)
 				}
 				seen, err := hs.SeenStories(ids, e.now().Add(-e.history()))
 				if err != nil {
@@ -474,7 +487,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 					return
 				}
 				for i := range page {
-					page[i].seen = seen[page[i].sub.ID]
+					page[i].seen = seen[page[i].d.Email]
 				}
 			}
 			for _, j := range page {
@@ -489,10 +502,13 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	}()
 
 	var wg sync.WaitGroup
+	var running atomic.Int64 // workers still in their loop
+	running.Store(int64(workers))
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer running.Add(-1)
 			w := &worker{r: r, done: make(chan error, 1)}
 			defer w.close()
 			w.loop(jobs)
@@ -500,40 +516,72 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	}
 	go func() { wg.Wait(); close(r.records) }()
 
-	// Ledger writer: group commit. It takes every outcome waiting, commits
-	// them in one transaction, tells the workers waiting on them, and
-	// starts again at once.
+	// Ledger writer: group commit. It gathers outcomes until every worker
+	// still running waits on one of them (no other sent message can come
+	// before this commit) or GroupWait has passed since the first, commits
+	// them in one transaction, and tells the workers waiting on them. A
+	// commit costs two fdatasyncs whatever its size, so the larger the
+	// group, the less each message pays.
 	var recordErr error
 	done := 0
 	if e.Metrics != nil {
 		e.Metrics.QueueDepth(pending)
 		defer func() { e.Metrics.QueueDepth(done - pending); e.Metrics.EditionDone(time.Since(start)) }()
 	}
-	batch := make([]record, 0, 256)
-	ds := make([]digest.Delivery, 0, 256)
+	batch := make([]record, 0, maxGroup)
+	ds := make([]digest.Delivery, 0, maxGroup)
+	groupWait := e.GroupWait
+	if groupWait == 0 {
+		groupWait = DefaultGroupWait
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for rec := range r.records {
 		batch = append(batch[:0], rec)
-	drain:
-		for len(batch) < cap(batch) {
+		waiters := 0
+		if rec.done != nil {
+			waiters++
+		}
+		if groupWait > 0 {
+			timer.Reset(groupWait)
+		}
+	gather:
+		for len(batch) < cap(batch) && waiters < int(running.Load()) {
+			if groupWait <= 0 {
+				select {
+				case rec, ok := <-r.records:
+					if !ok {
+						break gather
+					}
+					batch = append(batch, rec)
+					continue
+				default:
+					break gather
+				}
+			}
 			select {
 			case rec, ok := <-r.records:
 				if !ok {
-					break drain
+					break gather
 				}
 				batch = append(batch, rec)
-			default:
-				break drain
+				if rec.done != nil {
+					waiters++
+				}
+			case <-timer.C:
+				break gather
 			}
 		}
+		timer.Stop()
 		ds = ds[:0]
 		var hist map[string][]string
 		for _, rec := range batch {
 			ds = append(ds, rec.d)
-			if hs != nil && rec.d.Status == digest.DeliverySent && rec.subID != "" && len(rec.stories) > 0 {
+			if hs != nil && rec.d.Status == digest.DeliverySent && len(rec.stories) > 0 {
 				if hist == nil {
 					hist = make(map[string][]string)
 				}
-				hist[rec.subID] = rec.stories
+				hist[rec.d.Email] = rec.stories
 			}
 		}
 		var err error
@@ -797,7 +845,7 @@ func (w *worker) loop(jobs <-chan job) {
 			continue // still queued
 		}
 		if d.Status == digest.DeliverySent {
-			r.records <- record{d: d, done: w.done, subID: j.sub.ID, stories: stories}
+			r.records <- record{d: d, done: w.done, stories: stories}
 			w.wait = true
 		} else {
 			r.records <- record{d: d}

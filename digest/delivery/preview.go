@@ -52,11 +52,11 @@ func (e *Engine) Preview(listName, as string) (Preview, error) {
 	if as != "" && sub.ID != "test" {
 		var seen map[string]bool
 		if hs := e.historyStore(); hs != nil {
-			all, err := hs.SeenStories([]string{sub.ID}, e.now().Add(-e.history()))
+			all, err := hs.SeenStories([]string{sub.Email}, e.now().Add(-e.history()))
 			if err != nil {
 				return pv, err
 			}
-			seen = all[sub.ID]
+			seen = all[sub.Email]
 		}
 		c := (&variants{e: e, list: list, ed: ed, view: e.View}).content(sub, seen, e.now())
 		topics := "all topics"
@@ -190,11 +190,11 @@ func (e *Engine) DryRun(ctx context.Context, listName string) (Result, error) {
 			}
 			var seen map[string]bool
 			if hs != nil {
-				all, err := hs.SeenStories([]string{sub.ID}, e.now().Add(-e.history()))
+				all, err := hs.SeenStories([]string{sub.Email}, e.now().Add(-e.history()))
 				if err != nil {
 					return res, err
 				}
-				seen = all[sub.ID]
+				seen = all[sub.Email]
 			}
 			c := vs.content(sub, seen, e.now())
 			if c.skip != "" {
