@@ -107,12 +107,12 @@ func (s *Store) EditionUnsubscribes(ed digest.Edition, until time.Time) (int, er
 		if err != nil || lb.records == nil {
 			return err
 		}
-		return lb.records.ForEach(func(k, _ []byte) error {
-			var d digest.Delivery
-			if _, err := getJSON(lb.records, k, &d); err != nil {
-				return err
+		return lb.records.ForEach(func(k, v []byte) error {
+			st, err := rowStatus(v)
+			if err != nil {
+				return fmt.Errorf("boltstore: decode delivery %q of %s: %w", k, ed.ID, err)
 			}
-			if d.Status != digest.DeliverySent {
+			if st != digest.DeliverySent {
 				return nil
 			}
 			sub, found, err := getSubscriber(tx, string(k))

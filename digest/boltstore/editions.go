@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -205,7 +204,7 @@ func (s *Store) QueueDeliveries(editionID string, emails []string) (queued int, 
 				continue
 			}
 			d := digest.Delivery{Edition: editionID, Email: email, Status: digest.DeliveryQueued, At: now}
-			if err := putJSON(lb.records, key, d); err != nil {
+			if err := putDelivery(lb.records, key, d); err != nil {
 				return fmt.Errorf("boltstore: queue %s for %s: %w", email, editionID, err)
 			}
 			if err := lb.pending.Put(key, pendingMark); err != nil {
@@ -263,8 +262,7 @@ func eachPending(tx *bolt.Tx, editionID, after string, fn func(k []byte, d diges
 		}
 	}
 	for ; k != nil; k, _ = c.Next() {
-		var d digest.Delivery
-		found, err := getJSON(lb.records, k, &d)
+		d, found, err := getDelivery(lb.records, editionID, k)
 		if err != nil {
 			return err
 		}
@@ -362,11 +360,11 @@ func (s *Store) recordDeliveries(tx *bolt.Tx, ds []digest.Delivery) error {
 		wasPending := st.lb.pending.Get(key) != nil
 		if !wasPending {
 			if raw := st.lb.records.Get(key); raw != nil {
-				var prev statusOnly
-				if err := json.Unmarshal(raw, &prev); err != nil {
-					return fmt.Errorf("boltstore: decode record %q: %w", key, err)
+				prev, err := rowStatus(raw)
+				if err != nil {
+					return fmt.Errorf("boltstore: decode delivery %q of %s: %w", key, d.Edition, err)
 				}
-				if c := st.c.counter(digest.DeliveryStatus(prev.Status)); c != nil && *c > 0 {
+				if c := st.c.counter(prev); c != nil && *c > 0 {
 					*c--
 				}
 			}
@@ -374,7 +372,7 @@ func (s *Store) recordDeliveries(tx *bolt.Tx, ds []digest.Delivery) error {
 		if c := st.c.counter(d.Status); c != nil {
 			*c++
 		}
-		if err := putJSON(st.lb.records, key, d); err != nil {
+		if err := putDelivery(st.lb.records, key, d); err != nil {
 			return fmt.Errorf("boltstore: record delivery to %s for %s: %w", email, d.Edition, err)
 		}
 		switch {
@@ -432,9 +430,9 @@ func (s *Store) Deliveries(editionID string) ([]digest.Delivery, error) {
 		if lb.records == nil {
 			return nil
 		}
-		return lb.records.ForEach(func(k, _ []byte) error {
-			var d digest.Delivery
-			if _, err := getJSON(lb.records, k, &d); err != nil {
+		return lb.records.ForEach(func(k, v []byte) error {
+			d, err := decodeDelivery(editionID, k, v)
+			if err != nil {
 				return err
 			}
 			out = append(out, d)

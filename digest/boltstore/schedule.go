@@ -222,7 +222,7 @@ func (s *Store) QueueLocal(editionID, list string, qs []schedule.Queued) (int, e
 			key := []byte(email)
 			if lb.records.Get(key) == nil {
 				d := digest.Delivery{Edition: editionID, Email: email, Status: digest.DeliveryQueued, At: now}
-				if err := putJSON(lb.records, key, d); err != nil {
+				if err := putDelivery(lb.records, key, d); err != nil {
 					return err
 				}
 				if err := lb.pending.Put(key, pendingMark); err != nil {
