@@ -53,6 +53,14 @@ type Transport interface {
 	Close() error
 }
 
+// Pipeliner is a Transport that can start the transaction of the message
+// it will be asked to send next together with this one (see
+// mailer.Conn.SendRawThen). The engine announces only a message it is
+// about to send, but may, when stopping, send another or none.
+type Pipeliner interface {
+	SendThen(ctx context.Context, env mailer.Envelope, next *mailer.Envelope, parts ...[]byte) error
+}
+
 // Dialer opens a Transport.
 type Dialer func(ctx context.Context) (Transport, error)
 
@@ -796,13 +804,27 @@ func (e *Engine) Compose(list subscribers.List, ed digest.Edition, prep *render.
 }
 
 type worker struct {
-	r    *run
-	tr   Transport
-	buf  bytes.Buffer
-	html []byte // the bodies of the last message composed, reused
-	text []byte
-	done chan error // the ledger's answer for this worker's last sent message
-	wait bool       // a sent message's outcome is not durable yet
+	r   *run
+	tr  Transport
+	buf bytes.Buffer // where prepare composes
+	// spare holds the last message prepared (its parts point into it)
+	// while the one after it is prepared in buf: a worker holds two
+	// messages, the one it sends and the one whose transaction starts
+	// with it.
+	spare bytes.Buffer
+	html  []byte // the bodies of the last message composed, reused
+	text  []byte
+	done  chan error // the ledger's answer for this worker's last sent message
+	wait  bool       // a sent message's outcome is not durable yet
+}
+
+// outgoing is a prepared message waiting for its turn.
+type outgoing struct {
+	j       job
+	d       digest.Delivery
+	env     mailer.Envelope
+	parts   [][]byte
+	stories []string
 }
 
 func (w *worker) close() {
@@ -823,35 +845,84 @@ func (w *worker) durable() bool {
 
 func (w *worker) loop(jobs <-chan job) {
 	r := w.r
-	for j := range jobs {
-		if r.stopCtx.Err() != nil {
-			continue // stopping: leave it queued
+	var cur *outgoing
+	open := true
+	for {
+		if cur == nil {
+			if !open {
+				break
+			}
+			j, ok := <-jobs
+			if !ok {
+				break
+			}
+			cur = w.take(j)
+			continue
 		}
-		// Prepare the next message while the previous outcome commits.
-		d, env, parts, stories, ready := w.prepare(j)
+		// Look ahead, without waiting, for the next message to send, so
+		// that its transaction starts in the same write as cur's content.
+		// Preparing it also overlaps the commit of the previous outcome.
+		var next *outgoing
+	ahead:
+		for open && next == nil {
+			select {
+			case j, ok := <-jobs:
+				if !ok {
+					open = false
+					break ahead
+				}
+				next = w.take(j)
+			default:
+				break ahead
+			}
+		}
 		if !w.durable() {
 			r.stop(nil)
-			continue
-		}
-		if !ready {
-			r.records <- record{d: d}
+			cur = next
 			continue
 		}
 		if r.stopCtx.Err() != nil {
+			cur = next // stopping: both stay queued
 			continue
 		}
-		d, final := w.send(j.d.Email, d, env, parts)
-		if !final {
-			continue // still queued
+		// With per-domain caps, a transaction starts only under the cap:
+		// no announcing.
+		var nextEnv *mailer.Envelope
+		if next != nil && r.gate.max <= 0 {
+			nextEnv = &next.env
 		}
-		if d.Status == digest.DeliverySent {
-			r.records <- record{d: d, done: w.done, stories: stories}
+		d, final := w.send(cur.j.d.Email, cur.d, cur.env, nextEnv, cur.parts)
+		switch {
+		case !final: // still queued
+		case d.Status == digest.DeliverySent:
+			r.records <- record{d: d, done: w.done, stories: cur.stories}
 			w.wait = true
-		} else {
+		default:
 			r.records <- record{d: d}
 		}
+		cur = next
 	}
 	w.durable()
+}
+
+// take prepares j's message. It returns it when it is to be sent, after
+// moving it to w.spare; a delivery that is already final (suppressed,
+// skipped, unbuildable) is passed to the ledger and take returns nil, as
+// it does when the run is stopping (j stays queued).
+func (w *worker) take(j job) *outgoing {
+	r := w.r
+	if r.stopCtx.Err() != nil {
+		return nil
+	}
+	d, env, parts, stories, ready := w.prepare(j)
+	if !ready {
+		r.records <- record{d: d}
+		return nil
+	}
+	// The parts point into w.buf: keep them there, compose the next
+	// message in the other buffer.
+	w.buf, w.spare = w.spare, w.buf
+	return &outgoing{j: j, d: d, env: env, parts: parts, stories: stories}
 }
 
 // prepare checks the recipient, derives their copy of the edition and
@@ -897,7 +968,7 @@ func (w *worker) prepare(j job) (d digest.Delivery, env mailer.Envelope, parts [
 
 // send sends one prepared message, retrying temporary failures with
 // back-off. final is false when the delivery stays queued (stopping).
-func (w *worker) send(email string, d digest.Delivery, env mailer.Envelope, parts [][]byte) (digest.Delivery, bool) {
+func (w *worker) send(email string, d digest.Delivery, env mailer.Envelope, next *mailer.Envelope, parts [][]byte) (digest.Delivery, bool) {
 	r := w.r
 	e := r.e
 	ctx := r.stopCtx
@@ -937,7 +1008,12 @@ func (w *worker) send(email string, d digest.Delivery, env mailer.Envelope, part
 			return d, false
 		}
 		// Once begun, a transaction finishes even if a stop comes.
-		err := w.tr.Send(context.WithoutCancel(ctx), env, parts...)
+		var err error
+		if p, ok := w.tr.(Pipeliner); ok && next != nil {
+			err = p.SendThen(context.WithoutCancel(ctx), env, next, parts...)
+		} else {
+			err = w.tr.Send(context.WithoutCancel(ctx), env, parts...)
+		}
 		r.gate.release(domain)
 		d.At = e.now()
 		var se *mailer.SendError
@@ -1010,6 +1086,9 @@ type smtpTransport struct{ c *mailer.Conn }
 
 func (t smtpTransport) Send(ctx context.Context, env mailer.Envelope, parts ...[]byte) error {
 	return t.c.SendRaw(ctx, env, parts...)
+}
+func (t smtpTransport) SendThen(ctx context.Context, env mailer.Envelope, next *mailer.Envelope, parts ...[]byte) error {
+	return t.c.SendRawThen(ctx, env, next, parts...)
 }
 func (t smtpTransport) Close() error { return t.c.Close() }
 

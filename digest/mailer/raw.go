@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 type Envelope struct {
 	From      string   // MAIL FROM: bare address (the Return-Path)
 	To        []string // RCPT TO: bare addresses
-	MessageID string   // the message's Message-ID, for errors and the ledger
+	MessageID string   // the message's Message-ID with <>, for errors and the ledger
 }
 
 // Encode writes m to buf (reset first) exactly as it goes on the wire, CRLF
@@ -70,18 +71,29 @@ func bare(a string) string {
 // may not have kept the message) and the session is redialled on the next
 // call. ctx bounds dialling; each SMTP step is bounded by Config.Timeout.
 func (c *Conn) SendRaw(ctx context.Context, env Envelope, parts ...[]byte) error {
+	return c.SendRawThen(ctx, env, nil, parts...)
+}
+
+// SendRawThen is SendRaw that, when the server offers PIPELINING, also
+// starts the transaction of the message to be sent next: next's MAIL,
+// RCPT and DATA go out in the same write as this message's content (RFC
+// 2920 allows content to begin a command group), so each message costs
+// one write and one wait for replies instead of two of each. Their
+// replies are read by the next call, which should send next; a call for
+// another envelope (or Close) first winds the started transaction up
+// without sending anything in it. next is only an announcement: it is
+// not accepted until its own call returns nil.
+func (c *Conn) SendRawThen(ctx context.Context, env Envelope, next *Envelope, parts ...[]byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return errors.New("mailer: send on a closed connection")
 	}
-	for _, a := range append([]string{env.From}, env.To...) {
-		if a == "" || strings.ContainsAny(a, "\r\n<>") {
-			return &SendError{MessageID: env.MessageID, Reply: fmt.Sprintf("bad envelope address %q", a)}
-		}
+	if err := checkEnvelope(env); err != nil {
+		return &SendError{MessageID: env.MessageID, Reply: err.Error()}
 	}
-	if len(env.To) == 0 {
-		return &SendError{MessageID: env.MessageID, Reply: "no recipient"}
+	if next != nil && checkEnvelope(*next) != nil {
+		next = nil // it will be refused by its own call
 	}
 	if err := ctx.Err(); err != nil {
 		return &SendError{MessageID: env.MessageID, Temporary: true, Reply: "not sent: " + err.Error(), Err: err}
@@ -99,7 +111,7 @@ func (c *Conn) SendRaw(ctx context.Context, env Envelope, parts ...[]byte) error
 				return se
 			}
 		}
-		se, early := c.transact(env, parts)
+		se, early := c.transact(env, next, parts)
 		if se == nil {
 			return nil
 		}
@@ -114,9 +126,92 @@ func (c *Conn) SendRaw(ctx context.Context, env Envelope, parts ...[]byte) error
 	}
 }
 
-// transact runs one mail transaction. early reports a failure before the
-// body's final dot was written, when the server cannot have the message.
-func (c *Conn) transact(env Envelope, parts [][]byte) (se *SendError, early bool) {
+// checkEnvelope refuses addresses that would break the SMTP commands.
+func checkEnvelope(env Envelope) error {
+	if len(env.To) == 0 {
+		return errors.New("no recipient")
+	}
+	if a := env.From; a == "" || strings.ContainsAny(a, "\r\n<>") {
+		return fmt.Errorf("bad envelope address %q", a)
+	}
+	for _, a := range env.To {
+		if a == "" || strings.ContainsAny(a, "\r\n<>") {
+			return fmt.Errorf("bad envelope address %q", a)
+		}
+	}
+	return nil
+}
+
+// appendCommands appends env's MAIL, RCPT and DATA commands.
+func appendCommands(dst []byte, env *Envelope) []byte {
+	dst = append(dst, "MAIL FROM:<"...)
+	dst = append(dst, env.From...)
+	dst = append(dst, ">\r\n"...)
+	for _, to := range env.To {
+		dst = append(dst, "RCPT TO:<"...)
+		dst = append(dst, to...)
+		dst = append(dst, ">\r\n"...)
+	}
+	return append(dst, "DATA\r\n"...)
+}
+
+func sameEnvelope(a, b *Envelope) bool {
+	return a.From == b.From && slices.Equal(a.To, b.To)
+}
+
+// readCommandReplies reads the replies to the MAIL, RCPT… and DATA of a
+// transaction with rcpts recipients. dataOpen: the server answered DATA
+// with 354. first is the first failure; a failure with no reply (Code 0)
+// means the session is gone.
+func readCommandReplies(t *textproto.Conn, rcpts int) (dataOpen bool, first *SendError) {
+	n := rcpts + 2
+	for i := range n {
+		want := 25 // 250 or 251
+		switch i {
+		case 0:
+			want = 250
+		case n - 1:
+			want = 354
+		}
+		code, msg, err := t.ReadResponse(want)
+		if err != nil {
+			if code == 0 {
+				return false, ioError(err)
+			}
+			if first == nil {
+				first = replyError(code, msg, err)
+			}
+			continue
+		}
+		if i == n-1 {
+			dataOpen = true
+		}
+	}
+	return dataOpen, first
+}
+
+// settlePre winds up a transaction started for a message that is not the
+// one being sent: after a 354 nothing can be taken back but by ending the
+// session; otherwise RSET. It reports a failure that ended the session.
+func (c *Conn) settlePre(t *textproto.Conn, pre *Envelope) *SendError {
+	dataOpen, first := readCommandReplies(t, len(pre.To))
+	switch {
+	case first != nil && first.Code == 0:
+		return first
+	case dataOpen:
+		c.drop()
+		return &SendError{Temporary: true, Reply: "not sent: a transaction started for another message had to be abandoned"}
+	}
+	if err := c.reset(t); err != nil {
+		return ioError(err)
+	}
+	return nil
+}
+
+// transact runs one mail transaction and, when next is set and the server
+// pipelines, starts next's. early reports a failure before the body's
+// final dot was written, when the server cannot have the message.
+func (c *Conn) transact(env Envelope, next *Envelope, parts [][]byte) (se *SendError, early bool) {
 	s := c.session
 	if err := s.UpdateDeadline(c.timeout()); err != nil {
 		return ioError(err), true
@@ -126,54 +221,52 @@ func (c *Conn) transact(env Envelope, parts [][]byte) (se *SendError, early bool
 		c.pipelining = &ok
 	}
 	t := s.Text
-	cmds := make([]string, 0, 2+len(env.To))
-	cmds = append(cmds, "MAIL FROM:<"+env.From+">")
-	for _, to := range env.To {
-		cmds = append(cmds, "RCPT TO:<"+to+">")
-	}
-	cmds = append(cmds, "DATA")
-	want := func(i int) int {
-		switch {
-		case i == 0:
-			return 250
-		case i == len(cmds)-1:
-			return 354
+	started := false // env's commands went out with the previous message
+	if pre := c.pre; pre != nil {
+		c.pre = nil
+		if sameEnvelope(pre, &env) {
+			started = true
+		} else if se := c.settlePre(t, pre); se != nil {
+			return se, true
 		}
-		return 25 // 250 or 251
 	}
 	var first *SendError
 	dataOpen := false
 	if *c.pipelining {
-		for _, cmd := range cmds {
-			t.W.WriteString(cmd)
-			t.W.WriteString("\r\n")
-		}
-		if err := t.W.Flush(); err != nil {
-			return ioError(err), true
-		}
-		for i := range cmds {
-			code, msg, err := t.ReadResponse(want(i))
-			if err != nil {
-				if code == 0 {
-					return ioError(err), true
-				}
-				if first == nil {
-					first = replyError(code, msg, err)
-				}
-				continue
+		if !started {
+			c.data = appendCommands(c.data[:0], &env)
+			if _, err := t.W.Write(c.data); err != nil {
+				return ioError(err), true
 			}
-			if i == len(cmds)-1 {
-				dataOpen = true
+			if err := t.W.Flush(); err != nil {
+				return ioError(err), true
 			}
+		}
+		dataOpen, first = readCommandReplies(t, len(env.To))
+		if first != nil && first.Code == 0 {
+			return first, true
 		}
 	} else {
+		cmds := make([]string, 0, 2+len(env.To))
+		cmds = append(cmds, "MAIL FROM:<"+env.From+">")
+		for _, to := range env.To {
+			cmds = append(cmds, "RCPT TO:<"+to+">")
+		}
+		cmds = append(cmds, "DATA")
 		for i, cmd := range cmds {
+			want := 25 // 250 or 251
+			switch i {
+			case 0:
+				want = 250
+			case len(cmds) - 1:
+				want = 354
+			}
 			t.W.WriteString(cmd)
 			t.W.WriteString("\r\n")
 			if err := t.W.Flush(); err != nil {
 				return ioError(err), true
 			}
-			code, msg, err := t.ReadResponse(want(i))
+			code, msg, err := t.ReadResponse(want)
 			if err != nil {
 				if code == 0 {
 					return ioError(err), true
@@ -198,12 +291,18 @@ func (c *Conn) transact(env Envelope, parts [][]byte) (se *SendError, early bool
 		}
 		return first, true
 	}
-	// The whole DATA content, terminator included, in one buffer: with
-	// t.W empty (flushed above), bufio hands it to the connection in one
-	// write instead of several.
+	// The whole DATA content, terminator included, and the next
+	// message's commands in one buffer: with t.W empty (flushed above),
+	// bufio hands it to the connection in one write.
 	c.data = appendDotStuffed(c.data[:0], parts)
+	if next != nil && *c.pipelining {
+		c.data = appendCommands(c.data, next)
+		pre := *next
+		pre.To = slices.Clone(next.To)
+		c.pre = &pre
+	}
 	if _, err := t.W.Write(c.data); err != nil {
-		return ioError(err), true
+		return ioError(err), false
 	}
 	if cap(c.data) > maxKeptData {
 		c.data = nil

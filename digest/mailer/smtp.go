@@ -114,8 +114,9 @@ type Conn struct {
 	mu         sync.Mutex
 	session    *smtp.Client // nil when broken or closed
 	closed     bool
-	pipelining *bool  // whether the session's server offers PIPELINING; nil = not asked yet
-	data       []byte // SendRaw's DATA content, reused
+	pipelining *bool     // whether the session's server offers PIPELINING; nil = not asked yet
+	data       []byte    // SendRaw's DATA content, reused
+	pre        *Envelope // transaction started by SendRawThen, replies not read yet
 }
 
 // Dial opens an SMTP session as c says: TLS mandatory for "starttls" and
@@ -329,6 +330,7 @@ func replyText(ge *gomail.SendError) string {
 }
 
 func (c *Conn) drop() {
+	c.pre = nil
 	if c.session != nil {
 		_ = c.session.Close()
 		c.session = nil
@@ -345,6 +347,16 @@ func (c *Conn) Close() error {
 	c.closed = true
 	if c.session == nil {
 		return nil
+	}
+	if pre := c.pre; pre != nil {
+		c.pre = nil
+		_ = c.session.UpdateDeadline(c.timeout())
+		if se := c.settlePre(c.session.Text, pre); se != nil {
+			// The session ended: the server drops the unfinished
+			// transaction, nothing was sent in it.
+			c.drop()
+			return nil
+		}
 	}
 	err := c.client.CloseWithSMTPClient(c.session)
 	_ = c.session.Close()

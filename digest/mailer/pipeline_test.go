@@ -1,0 +1,103 @@
+package mailer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+)
+
+// rawFor encodes a message to one recipient for the raw path.
+func rawFor(t *testing.T, to string) (Envelope, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	env, err := Encode(buildFor(t, to), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, buf.Bytes()
+}
+
+// SendRawThen chains transactions: each message's content goes out with
+// the next one's MAIL/RCPT/DATA, over one session, and every message
+// arrives once, intact, in order; a refused recipient announced that way
+// is reported by its own call and the session goes on.
+func TestSendRawThenPipelinesAcrossMessages(t *testing.T) {
+	srv := startCapture(t)
+	srv.SetReply(func(from, to string) error {
+		if to == "gone@example.org" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+		}
+		return nil
+	})
+	c := dial(t, srv)
+	rcpts := []string{"a@example.org", "b@example.org", "gone@example.org", "c@example.org", "d@example.org"}
+	envs := make([]Envelope, len(rcpts))
+	bodies := make([][]byte, len(rcpts))
+	for i, r := range rcpts {
+		envs[i], bodies[i] = rawFor(t, r)
+	}
+	for i := range rcpts {
+		var next *Envelope
+		if i+1 < len(rcpts) {
+			next = &envs[i+1]
+		}
+		err := c.SendRawThen(context.Background(), envs[i], next, bodies[i])
+		if rcpts[i] == "gone@example.org" {
+			var se *SendError
+			if !errors.As(err, &se) || se.Code != 550 || se.Enhanced != "5.1.1" || se.Temporary {
+				t.Errorf("to %s: err = %v, want a permanent 550 5.1.1", rcpts[i], err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("to %s: %v", rcpts[i], err)
+		}
+	}
+	got := srv.Messages()
+	want := []string{"a@example.org", "b@example.org", "c@example.org", "d@example.org"}
+	if len(got) != len(want) {
+		t.Fatalf("server got %d messages, want %d", len(got), len(want))
+	}
+	for i, m := range got {
+		if len(m.To) != 1 || m.To[0] != want[i] {
+			t.Errorf("message %d to %v, want %s", i, m.To, want[i])
+		}
+		if !bytes.Contains(m.Data, []byte("To: <"+want[i]+">")) {
+			t.Errorf("message %d to %s does not carry its own To header", i, want[i])
+		}
+	}
+}
+
+// An announced transaction that is not sent (another envelope comes
+// instead, or the connection closes) delivers nothing: the server never
+// gets an empty or foreign message under the announced envelope.
+func TestSendRawThenAnnouncedButNotSent(t *testing.T) {
+	srv := startCapture(t)
+	c := dial(t, srv)
+	envA, bodyA := rawFor(t, "a@example.org")
+	envB, _ := rawFor(t, "b@example.org")
+	envC, bodyC := rawFor(t, "c@example.org")
+	if err := c.SendRawThen(context.Background(), envA, &envB, bodyA); err != nil {
+		t.Fatal(err)
+	}
+	// B was announced; C comes instead. The session holding B's open
+	// DATA is ended and C goes out on a new one.
+	if err := c.SendRawThen(context.Background(), envC, &envB, bodyC); err != nil {
+		t.Fatalf("sending another envelope than announced: %v", err)
+	}
+	// B announced again, then the connection closes.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.Messages()
+	if len(got) != 2 || got[0].To[0] != "a@example.org" || got[1].To[0] != "c@example.org" {
+		var tos []string
+		for _, m := range got {
+			tos = append(tos, m.To...)
+		}
+		t.Fatalf("server got messages to %v, want a and c only", tos)
+	}
+}
