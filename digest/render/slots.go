@@ -60,8 +60,14 @@ type part struct {
 	size  int // bytes of the literals
 }
 
-// compile cuts s at the markers of nonce.
+// compile cuts s at the markers of nonce. Line ends become LF.
 func compile(s, nonce string) (part, error) {
+	if strings.IndexByte(s, '\r') >= 0 {
+		// Line ends become LF alone: a CR left next to a slot could pair
+		// with an LF beyond it or not, depending on the value between,
+		// and encoders treat CR LF as one line end.
+		s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+	}
 	prefix := markerPrefix + nonce
 	var p part
 	open := false
@@ -118,9 +124,59 @@ func (p *Prepared) HTMLSize() int { return p.html.size }
 // TextSize is the size in bytes of the text part without recipient values.
 func (p *Prepared) TextSize() int { return p.text.size }
 
-// values are one recipient's slot contents, ready to append.
+// values are one recipient's slot contents for one part, ready to append.
 type values struct {
 	name, email, greeting, unsub, prefs string
+}
+
+// Values are one recipient's slot contents as Personalize fills them in
+// both parts: cleaned of control characters, HTML-escaped in the HTML
+// part, URLs that are not absolute http(s) left empty. Values.AppendPart
+// lays them out around a Prepared's segments, or around an encoding of
+// each segment (a message template quoted-printable encodes the segments
+// once and only the values per recipient).
+type Values struct {
+	p          *Prepared
+	html, text values
+}
+
+// Values returns rc's slot contents for p.
+func (p *Prepared) Values(rc Recipient) Values {
+	name := cleanValue(rc.Name)
+	email := cleanValue(rc.Email)
+	unsub, prefs := rc.UnsubscribeURL, rc.PreferencesURL
+	if !isHTTPURL(unsub) {
+		unsub = ""
+	}
+	if !isHTTPURL(prefs) {
+		prefs = ""
+	}
+	v := Values{p: p}
+	v.text = values{name: name, email: email, greeting: "Hello,", unsub: unsub, prefs: prefs}
+	if name != "" {
+		v.text.greeting = "Hi " + name + ","
+	}
+	v.html = values{
+		name:  html.EscapeString(name),
+		email: html.EscapeString(email),
+		unsub: html.EscapeString(unsub),
+		prefs: html.EscapeString(prefs),
+	}
+	v.html.greeting = "Hello,"
+	if name != "" {
+		v.html.greeting = "Hi " + v.html.name + ","
+	}
+	return v
+}
+
+// Segments returns the literal segments of the HTML part (html true) or
+// of the text part, in order: what every recipient's copy of p shares.
+// They belong to p: do not modify them.
+func (p *Prepared) Segments(html bool) [][]byte {
+	if html {
+		return p.html.lits
+	}
+	return p.text.lits
 }
 
 // Personalize fills the slots for rc and returns the HTML and text parts.
@@ -135,43 +191,41 @@ func (p *Prepared) Personalize(rc Recipient) (htmlPart, textPart []byte) {
 // htmlDst and textDst (pass buffers of an earlier message, emptied, to
 // reuse their memory).
 func (p *Prepared) PersonalizeAppend(rc Recipient, htmlDst, textDst []byte) (htmlPart, textPart []byte) {
-	name := cleanValue(rc.Name)
-	email := cleanValue(rc.Email)
-	unsub, prefs := rc.UnsubscribeURL, rc.PreferencesURL
-	if !isHTTPURL(unsub) {
-		unsub = ""
-	}
-	if !isHTTPURL(prefs) {
-		prefs = ""
-	}
-	tv := values{name: name, email: email, greeting: "Hello,", unsub: unsub, prefs: prefs}
-	if name != "" {
-		tv.greeting = "Hi " + name + ","
-	}
-	hv := values{
-		name:  html.EscapeString(name),
-		email: html.EscapeString(email),
-		unsub: html.EscapeString(unsub),
-		prefs: html.EscapeString(prefs),
-	}
-	hv.greeting = "Hello,"
-	if name != "" {
-		hv.greeting = "Hi " + hv.name + ","
-	}
-	return p.html.fill(htmlDst, &hv), p.text.fill(textDst, &tv)
+	v := p.Values(rc)
+	htmlDst = slices.Grow(htmlDst, p.html.size+v.html.size())
+	textDst = slices.Grow(textDst, p.text.size+v.text.size())
+	return v.AppendPart(htmlDst, true, p.html.lits, appendString), v.AppendPart(textDst, false, p.text.lits, appendString)
 }
 
-func (pt *part) fill(out []byte, v *values) []byte {
-	out = slices.Grow(out, pt.size+len(v.greeting)+2*len(v.unsub)+2*len(v.prefs)+
-		2*len(v.name)+2*len(v.email)+64)
+func appendString(dst []byte, s string) []byte { return append(dst, s...) }
+
+// size bounds the bytes the values add to a part (each slot at most twice).
+func (v *values) size() int {
+	return len(v.greeting) + 2*len(v.unsub) + 2*len(v.prefs) + 2*len(v.name) + 2*len(v.email) + 64
+}
+
+// AppendPart appends the HTML part (html true) or the text part of the
+// recipient's copy to dst: lits[i] stands for the part's i-th segment
+// (Segments(html), or an encoding of each), and val(dst, s) appends each
+// slot value s, empty ones included. When the recipient has no
+// preferences URL, the values and segments between PreferencesBegin and
+// PreferencesEnd are left out. lits must have one entry per segment.
+func (v *Values) AppendPart(dst []byte, html bool, lits [][]byte, val func(dst []byte, s string) []byte) []byte {
+	pt, vs := &v.p.text, &v.text
+	if html {
+		pt, vs = &v.p.html, &v.html
+	}
+	if len(lits) != len(pt.lits) {
+		panic(fmt.Sprintf("render: AppendPart: %d segments given for a part of %d", len(lits), len(pt.lits)))
+	}
 	skipping := false
 	for i, k := range pt.slots {
 		if !skipping {
-			out = append(out, pt.lits[i]...)
+			dst = append(dst, lits[i]...)
 		}
 		switch k {
 		case slotPrefBegin:
-			skipping = v.prefs == ""
+			skipping = vs.prefs == ""
 			continue
 		case slotPrefEnd:
 			skipping = false
@@ -182,18 +236,18 @@ func (pt *part) fill(out []byte, v *values) []byte {
 		}
 		switch k {
 		case slotName:
-			out = append(out, v.name...)
+			dst = val(dst, vs.name)
 		case slotEmail:
-			out = append(out, v.email...)
+			dst = val(dst, vs.email)
 		case slotGreeting:
-			out = append(out, v.greeting...)
+			dst = val(dst, vs.greeting)
 		case slotUnsub:
-			out = append(out, v.unsub...)
+			dst = val(dst, vs.unsub)
 		case slotPrefs:
-			out = append(out, v.prefs...)
+			dst = val(dst, vs.prefs)
 		}
 	}
-	return append(out, pt.lits[len(pt.lits)-1]...)
+	return append(dst, lits[len(lits)-1]...)
 }
 
 // cleanValue turns control characters (CR, LF, tabs…) into spaces and
