@@ -58,15 +58,13 @@ const maxLine = 998
 
 // Build turns m into a go-mail message, checking every header value.
 func Build(m Message) (*gomail.Msg, error) {
-	for _, f := range []struct{ name, val string }{
-		{"from", m.From}, {"reply-to", m.ReplyTo}, {"to", m.To}, {"to name", m.ToName},
-		{"subject", m.Subject}, {"message-id", m.MessageID}, {"list-id", m.ListID},
-		{"unsubscribe URL", m.UnsubscribeURL}, {"unsubscribe mailto", m.UnsubscribeMailto},
-		{"feedback-id", m.FeedbackID}, {"return-path", m.ReturnPath}, {"boundary", m.Boundary},
-	} {
-		if err := checkValue(f.name, f.val); err != nil {
-			return nil, err
-		}
+	if err := checkFields(
+		field{"from", m.From}, field{"reply-to", m.ReplyTo}, field{"to", m.To}, field{"to name", m.ToName},
+		field{"subject", m.Subject}, field{"message-id", m.MessageID}, field{"list-id", m.ListID},
+		field{"unsubscribe URL", m.UnsubscribeURL}, field{"unsubscribe mailto", m.UnsubscribeMailto},
+		field{"feedback-id", m.FeedbackID}, field{"return-path", m.ReturnPath}, field{"boundary", m.Boundary},
+	); err != nil {
+		return nil, err
 	}
 	if len(m.Text) == 0 {
 		return nil, errors.New("mailer: the text part is empty")
@@ -83,11 +81,10 @@ func Build(m Message) (*gomail.Msg, error) {
 		return nil, fmt.Errorf("mailer: from %q: %v", m.From, err)
 	}
 	msg.FromMailAddress(from)
-	to, err := mail.ParseAddress(m.To)
-	if err != nil || to.Name != "" {
-		return nil, fmt.Errorf("mailer: to %q: want a bare address", m.To)
+	to, _, err := toAddress(m.To, m.ToName)
+	if err != nil {
+		return nil, err
 	}
-	to.Name = strings.TrimSpace(m.ToName)
 	msg.ToMailAddress(to)
 	if m.ReplyTo != "" {
 		rt, err := mail.ParseAddress(m.ReplyTo)
@@ -97,11 +94,11 @@ func Build(m Message) (*gomail.Msg, error) {
 		msg.ReplyToMailAddress(rt)
 	}
 	if m.ReturnPath != "" {
-		rp, err := mail.ParseAddress(m.ReturnPath)
-		if err != nil || rp.Name != "" {
-			return nil, fmt.Errorf("mailer: return-path %q: want a bare address", m.ReturnPath)
+		rp, err := bareAddress("return-path", m.ReturnPath)
+		if err != nil {
+			return nil, err
 		}
-		msg.EnvelopeFromMailAddress(rp)
+		msg.EnvelopeFromMailAddress(&mail.Address{Address: rp})
 	}
 
 	if err := checkFolded("Subject", m.Subject); err != nil {
@@ -124,32 +121,14 @@ func Build(m Message) (*gomail.Msg, error) {
 	}
 	msg.SetMessageIDWithValue(id)
 
-	var unsub []string
-	if m.UnsubscribeURL != "" {
-		if err := checkUnsubscribeURL(m.UnsubscribeURL); err != nil {
-			return nil, err
-		}
-		unsub = append(unsub, m.UnsubscribeURL)
+	unsub, err := unsubscribeValue(m.UnsubscribeURL, m.UnsubscribeMailto)
+	if err != nil {
+		return nil, err
 	}
-	if m.UnsubscribeMailto != "" {
-		mt := m.UnsubscribeMailto
-		if !strings.HasPrefix(strings.ToLower(mt), "mailto:") {
-			mt = "mailto:" + mt
-		}
-		u, err := url.Parse(mt)
-		if err != nil || u.Opaque == "" || strings.ContainsAny(mt, " <>,") {
-			return nil, fmt.Errorf("mailer: unsubscribe mailto %q: not a mailto URI", m.UnsubscribeMailto)
-		}
-		unsub = append(unsub, mt)
-	}
-	if len(unsub) > 0 {
+	if unsub != "" {
 		// Generic (not preformatted) headers: go-mail writes those in a
 		// stable, sorted order, which golden files need.
-		v := "<" + strings.Join(unsub, ">, <") + ">"
-		if err := checkFolded(string(gomail.HeaderListUnsubscribe), v); err != nil {
-			return nil, err
-		}
-		msg.SetGenHeader(gomail.HeaderListUnsubscribe, v)
+		msg.SetGenHeader(gomail.HeaderListUnsubscribe, unsub)
 		if m.UnsubscribeURL != "" {
 			msg.SetGenHeader(gomail.HeaderListUnsubscribePost, "List-Unsubscribe=One-Click")
 		}
@@ -189,6 +168,120 @@ func writeBytes(b []byte) func(io.Writer) (int64, error) {
 	}
 }
 
+// The checks below are shared by Build and Template.Append: a value is
+// judged the same way whether go-mail writes it or a template does.
+
+// checkFields checks every value with checkValue, in order.
+func checkFields(fs ...field) error {
+	for _, f := range fs {
+		if err := checkValue(f.name, f.val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type field struct{ name, val string }
+
+// bareAddress checks that v is one address without a display name and
+// returns it as net/mail reads it.
+func bareAddress(name, v string) (string, error) {
+	if isPlainAddress(v) {
+		return v, nil // what net/mail would return, without its allocations
+	}
+	a, err := mail.ParseAddress(v)
+	if err != nil || a.Name != "" {
+		return "", fmt.Errorf("mailer: %s %q: want a bare address", name, v)
+	}
+	return a.Address, nil
+}
+
+// smtpAddress is addr as go-mail puts it in MAIL FROM and RCPT TO: a
+// local part quoted if it needs to be, without angle brackets.
+func smtpAddress(addr string) string {
+	if isPlainAddress(addr) {
+		return addr
+	}
+	return bare((&mail.Address{Address: addr}).String())
+}
+
+// isPlainAddress reports whether s is a dot-atom local part, "@" and a
+// dot-atom domain of letters, digits and hyphens: an address net/mail
+// parses to itself and formats without quotes.
+func isPlainAddress(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 {
+		return false
+	}
+	for i, part := range [2]string{s[:at], s[at+1:]} {
+		if part[0] == '.' || part[len(part)-1] == '.' || strings.Contains(part, "..") {
+			return false
+		}
+		for j := 0; j < len(part); j++ {
+			c := part[j]
+			switch {
+			case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-':
+			case i == 0 && strings.IndexByte("!#$%&'*+/=?^_`{|}~", c) >= 0:
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// toAddress checks the recipient's bare address and display name, and
+// returns the address and the To field's value as go-mail writes it
+// (net/mail's formatting), checked against the line limit.
+func toAddress(to, name string) (*mail.Address, string, error) {
+	addr, err := bareAddress("to", to)
+	if err != nil {
+		return nil, "", err
+	}
+	a := &mail.Address{Name: strings.TrimSpace(name), Address: addr}
+	v := a.String()
+	if err := checkFolded("To", v); err != nil {
+		return nil, "", err
+	}
+	return a, v, nil
+}
+
+// unsubscribeValue checks an unsubscribe URL and mailto (either may be
+// empty) and returns the List-Unsubscribe value, "" when both are empty.
+func unsubscribeValue(u, mailto string) (string, error) {
+	if u == "" && mailto == "" {
+		return "", nil
+	}
+	if u != "" {
+		if err := checkUnsubscribeURL(u); err != nil {
+			return "", err
+		}
+	}
+	mt := mailto
+	if mailto != "" {
+		if len(mt) < 7 || !strings.EqualFold(mt[:7], "mailto:") {
+			mt = "mailto:" + mt
+		}
+		pu, err := url.Parse(mt)
+		if err != nil || pu.Opaque == "" || strings.ContainsAny(mt, " <>,") {
+			return "", fmt.Errorf("mailer: unsubscribe mailto %q: not a mailto URI", mailto)
+		}
+	}
+	var v string
+	switch {
+	case u == "":
+		v = "<" + mt + ">"
+	case mt == "":
+		v = "<" + u + ">"
+	default:
+		v = "<" + u + ">, <" + mt + ">"
+	}
+	if err := checkFolded(string(gomail.HeaderListUnsubscribe), v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
 // checkValue refuses control characters (CR and LF above all) in a header
 // value. Nothing is cleaned silently: a bad value is an error.
 func checkValue(name, v string) error {
@@ -205,18 +298,16 @@ func checkValue(name, v string) error {
 // encoding, no single word may push a line past 998 octets.
 func checkFolded(name, v string) error {
 	enc := mime.QEncoding.Encode("UTF-8", v)
-	for _, w := range strings.Split(enc, " ") {
+	for len(enc) > 0 {
+		w := enc
+		if sp := strings.IndexByte(enc, ' '); sp >= 0 {
+			w, enc = enc[:sp], enc[sp+1:]
+		} else {
+			enc = ""
+		}
 		if len(name)+2+len(w) > maxLine {
 			return fmt.Errorf("mailer: %s: a word of %d octets would exceed the %d-octet line limit", name, len(w), maxLine)
 		}
-	}
-	return nil
-}
-
-// checkUnfolded checks a header that is written on one line.
-func checkUnfolded(name, v string) error {
-	if n := len(name) + 2 + len(v); n > maxLine {
-		return fmt.Errorf("mailer: %s: %d octets exceed the %d-octet line limit", name, n, maxLine)
 	}
 	return nil
 }
@@ -226,7 +317,10 @@ func checkMessageID(id string) error {
 	if at <= 0 || at == len(id)-1 || strings.ContainsAny(id, "<>()[]\\,;:\" \t") {
 		return fmt.Errorf("mailer: message-id %q: want left@domain without brackets or spaces", id)
 	}
-	return checkUnfolded("Message-ID", "<"+id+">")
+	if n := len("Message-ID: <>") + len(id); n > maxLine {
+		return fmt.Errorf("mailer: Message-ID: %d octets exceed the %d-octet line limit", n, maxLine)
+	}
+	return nil
 }
 
 // checkUnsubscribeURL allows https, and http only for loopback hosts used

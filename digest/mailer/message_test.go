@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"mime/quotedprintable"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -138,7 +139,7 @@ type parsed struct {
 	mediatype string
 }
 
-func parse(t *testing.T, raw []byte) parsed {
+func parse(t testing.TB, raw []byte) parsed {
 	t.Helper()
 	m, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
@@ -151,6 +152,13 @@ func parse(t *testing.T, raw []byte) parsed {
 	}
 	p.mediatype = mt
 	if !strings.HasPrefix(mt, "multipart/") {
+		if strings.EqualFold(m.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
+			b, err := io.ReadAll(quotedprintable.NewReader(m.Body))
+			if err != nil {
+				t.Fatalf("quoted-printable: %v", err)
+			}
+			p.types, p.bodies = []string{mt}, [][]byte{b}
+		}
 		return p
 	}
 	mr := multipart.NewReader(m.Body, params["boundary"])

@@ -7,7 +7,7 @@ package mailer
 // way; this does the same work without the Writer's per-line flushes and
 // without copying through intermediate buffers. The identity is checked
 // by FuzzAppendQP against the standard library.
-func appendQP(dst, src []byte) []byte {
+func appendQP[S ~string | ~[]byte](dst []byte, src S) []byte {
 	const lineMax = 76
 	// i is the length of the current output line (without its CRLF);
 	// cr is the Writer's "previous input byte was CR" flag, which only
