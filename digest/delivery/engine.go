@@ -949,12 +949,8 @@ func (w *worker) prepare(j job) (d digest.Delivery, env mailer.Envelope, parts [
 		return d, env, nil, nil, false
 	}
 	prep, err := r.variants.get(c)
-	var msg *mail.Msg
 	if err == nil {
-		msg, w.html, w.text, err = r.comp.compose(prep, j.sub, w.html, w.text)
-	}
-	if err == nil {
-		env, parts, err = e.Encode(msg, &w.buf)
+		env, parts, err = r.comp.message(prep, j.sub, &w.buf)
 	}
 	if err != nil {
 		d.Status, d.Reply = digest.DeliveryFailed, err.Error()

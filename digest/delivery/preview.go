@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"newsdigest/digest"
-	"newsdigest/digest/mailer"
 	"newsdigest/subscribers"
 )
 
@@ -122,12 +121,16 @@ func (e *Engine) SendTest(ctx context.Context, listName, addr string) (digest.Ed
 	}
 	ed.Subject = "[TEST] " + prep.Subject
 	prep.Subject = ed.Subject
-	msg, err := e.Compose(list, ed, prep, sub)
+	// The message Deliver would send, but for its Message-ID: a random
+	// one, so that the reader's real copy later is not taken for a
+	// duplicate of this test.
+	c, err := e.newComposer(list, ed)
 	if err != nil {
 		return ed, err
 	}
+	c.randomIDs = true
 	var buf bytes.Buffer
-	env, parts, err := e.Encode(msg, &buf)
+	env, parts, err := c.message(prep, sub, &buf)
 	if err != nil {
 		return ed, err
 	}
@@ -168,6 +171,10 @@ func (e *Engine) DryRun(ctx context.Context, listName string) (Result, error) {
 		return res, err
 	}
 	defer tr.Close()
+	comp, err := e.newComposer(list, ed)
+	if err != nil {
+		return res, err
+	}
 	var buf bytes.Buffer
 	vs := &variants{e: e, list: list, ed: ed, view: e.View}
 	vs.seed(variantKey(false, ed.Stories), prep)
@@ -205,13 +212,9 @@ func (e *Engine) DryRun(ctx context.Context, listName string) (Result, error) {
 			if err != nil {
 				return res, err
 			}
-			msg, err := e.Compose(list, ed, vprep, sub)
+			env, parts, err := comp.message(vprep, sub, &buf)
 			if err == nil {
-				var env mailer.Envelope
-				var parts [][]byte
-				if env, parts, err = e.Encode(msg, &buf); err == nil {
-					err = tr.Send(ctx, env, parts...)
-				}
+				err = tr.Send(ctx, env, parts...)
 			}
 			if err != nil {
 				res.Failed++
