@@ -86,6 +86,7 @@ func (s *Store) RecordDeliveriesWithHistory(ds []digest.Delivery, hist map[strin
 		if err != nil {
 			return fmt.Errorf("boltstore: history: %w", err)
 		}
+		b.FillPercent = sequentialFill // written in the ledger's address order
 		for email, arts := range hist {
 			if email == "" || len(arts) == 0 {
 				continue

@@ -74,6 +74,11 @@ var (
 	keySchema = []byte("schema")
 )
 
+// sequentialFill is the bbolt FillPercent of buckets written in key order
+// (ledger rows, story history): pages split when 90 % full rather than
+// half, so a send's records take about half the pages.
+const sequentialFill = 0.9
+
 // Options tune Open.
 type Options struct {
 	// Timeout is how long Open waits for a file another process holds

@@ -372,6 +372,15 @@ type stopCause struct {
 func (c *stopCause) Error() string { return c.reason }
 func (c *stopCause) Unwrap() error { return c.err }
 
+// releaser is a Store that can give back the memory-mapped pages of its
+// file that the process has read (boltstore.Store.ReleaseMapped): a send
+// reads each recipient's records once, so without it the process's
+// resident memory grows with the database.
+type releaser interface{ ReleaseMapped() error }
+
+// releaseEvery is how many feeder pages pass between releases.
+const releaseEvery = 8
+
 // feedPage is how many queued deliveries the feeder reads per transaction.
 // Subscriber status and suppressions are checked when the page is read,
 // moments before the messages go out.
@@ -457,6 +466,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 		defer close(jobs)
 		after := ""
 		page := make([]job, 0, feedPage)
+		pages := 0
 		for {
 			// An operator may pause the edition while it is sent
 			// ('editions pause', the admin API): look between pages.
@@ -480,6 +490,12 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 			if len(page) == 0 {
 				feedErr <- nil
 				return
+			}
+			pages++
+			if rs, ok := e.Store.(releaser); ok && pages%releaseEvery == 0 {
+				if err := rs.ReleaseMapped(); err != nil {
+					e.log().Warn("releasing database pages", "err", err)
+				}
 			}
 			after = page[len(page)-1].d.Email
 			if hs != nil {
