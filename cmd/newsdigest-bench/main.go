@@ -380,12 +380,8 @@ func sample(e *delivery.Engine, st *boltstore.Store) (mailer.Envelope, []byte, e
 	if err != nil {
 		return mailer.Envelope{}, nil, err
 	}
-	msg, err := e.Compose(list, ed, prep, sub)
-	if err != nil {
-		return mailer.Envelope{}, nil, err
-	}
 	var buf bytes.Buffer
-	env, parts, err := e.Encode(msg, &buf)
+	env, parts, err := e.Message(list, ed, prep, sub, &buf)
 	if err != nil {
 		return env, nil, err
 	}

@@ -148,8 +148,9 @@ func (m *Main) checkList(name string) (checkReport, error) {
 var sampleReader = subscribers.Subscriber{ID: "check", Email: "reader@example.com", Name: "Reader"}
 
 // composeSample builds the list's edition now and composes its message for
-// the sample reader. skipped reports that the edition has fewer new stories
-// than the list's minimum (it is still composed, with what there is).
+// the sample reader as the engine sends it (Engine.Message). skipped
+// reports that the edition has fewer new stories than the list's minimum
+// (it is still composed, with what there is).
 func composeSample(e *delivery.Engine, name string) (raw []byte, ed digest.Edition, skipped bool, err error) {
 	l, err := e.Store.GetList(name)
 	if err != nil {
@@ -166,15 +167,14 @@ func composeSample(e *delivery.Engine, name string) (raw []byte, ed digest.Editi
 		return nil, ed, skipped, err
 	}
 	ed.Subject = prep.Subject
-	msg, err := e.Compose(l, ed, prep, sampleReader)
+	// The bytes Deliver would send this reader, DKIM signature included
+	// when one is configured.
+	var b bytes.Buffer
+	_, parts, err := e.Message(l, ed, prep, sampleReader, &b)
 	if err != nil {
 		return nil, ed, skipped, err
 	}
-	var b bytes.Buffer
-	if _, err := msg.WriteTo(&b); err != nil {
-		return nil, ed, skipped, err
-	}
-	return b.Bytes(), ed, skipped, nil
+	return bytes.Join(parts, nil), ed, skipped, nil
 }
 
 // preflight checks the list's edition before send. Findings go to
