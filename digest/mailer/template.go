@@ -333,6 +333,16 @@ func (t *Template) Append(dst []byte, r *Recipient, body Body) ([]byte, Envelope
 	if err != nil {
 		return dst, Envelope{}, err
 	}
+	// In Build's order, so that a message with several bad values gets
+	// Build's error.
+	envFrom := t.from
+	if r.ReturnPath != "" {
+		rp, err := bareAddress("return-path", r.ReturnPath)
+		if err != nil {
+			return dst, Envelope{}, err
+		}
+		envFrom = smtpAddress(rp)
+	}
 	id := r.MessageID
 	if id == "" {
 		id = NewMessageID(t.domain)
@@ -344,14 +354,7 @@ func (t *Template) Append(dst []byte, r *Recipient, body Body) ([]byte, Envelope
 	if err != nil {
 		return dst, Envelope{}, err
 	}
-	env := Envelope{From: t.from, To: []string{smtpAddress(to.Address)}, MessageID: "<" + id + ">"}
-	if r.ReturnPath != "" {
-		rp, err := bareAddress("return-path", r.ReturnPath)
-		if err != nil {
-			return dst, Envelope{}, err
-		}
-		env.From = smtpAddress(rp)
-	}
+	env := Envelope{From: envFrom, To: []string{smtpAddress(to.Address)}, MessageID: "<" + id + ">"}
 	date := r.Date
 	if date.IsZero() {
 		date = time.Now()
