@@ -7,6 +7,7 @@ import (
 	"log"
 	"math/rand/v2"
 	"net"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,7 @@ type countServer struct {
 
 	mu     sync.Mutex
 	counts map[string]int
+	ids    map[string]map[string]bool // Message-IDs received per recipient
 	total  int
 	grew   chan struct{} // signalled on every accepted message
 
@@ -54,7 +56,7 @@ func startCountServer(t *testing.T) *countServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := &countServer{ln: ln, counts: map[string]int{}, grew: make(chan struct{}, 1),
+	cs := &countServer{ln: ln, counts: map[string]int{}, ids: map[string]map[string]bool{}, grew: make(chan struct{}, 1),
 		inflight: map[string]int{}, maxInflight: map[string]int{}}
 	cs.srv = smtp.NewServer(countBackend{cs})
 	cs.srv.Domain = "count.localhost"
@@ -127,14 +129,23 @@ func (s *countSession) done() {
 
 func (s *countSession) Data(r io.Reader) error {
 	defer s.done()
-	if _, err := io.Copy(io.Discard, r); err != nil {
+	m, err := mail.ReadMessage(r)
+	if err != nil {
 		return err
 	}
+	if _, err := io.Copy(io.Discard, m.Body); err != nil {
+		return err
+	}
+	id := m.Header.Get("Message-ID")
 	time.Sleep(s.cs.delay)
 	s.cs.mu.Lock()
 	for _, to := range s.to {
 		s.cs.counts[to]++
 		s.cs.total++
+		if s.cs.ids[to] == nil {
+			s.cs.ids[to] = map[string]bool{}
+		}
+		s.cs.ids[to][id] = true
 	}
 	s.cs.mu.Unlock()
 	select {
@@ -302,6 +313,20 @@ func TestKillNineAndResume(t *testing.T) {
 	for i := range n {
 		if e := fmt.Sprintf("reader%05d@example.org", i); cs.counts[e] == 0 {
 			t.Errorf("%s was missed", e)
+		}
+	}
+	// A copy sent twice carries the first one's Message-ID (receivers
+	// drop it), and no two recipients share one.
+	owner := map[string]string{}
+	for to, ids := range cs.ids {
+		if len(ids) != 1 {
+			t.Errorf("%s got %d copies with %d Message-IDs, want one", to, cs.counts[to], len(ids))
+		}
+		for id := range ids {
+			if prev, ok := owner[id]; ok {
+				t.Errorf("%s and %s got the same Message-ID %s", prev, to, id)
+			}
+			owner[id] = to
 		}
 	}
 	t.Logf("%d messages for %d recipients over 10 kill -9: %d duplicates (at most %d allowed)",
