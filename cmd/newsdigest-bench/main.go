@@ -30,9 +30,9 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,29 +53,55 @@ import (
 
 const listName = "daily"
 
+// defaultWorkers is the engine's default number of SMTP sessions (and
+// the connections of the ceiling and the baseline).
+const defaultWorkers = 8
+
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("newsdigest-bench: ")
 	n := flag.Int("n", 100000, "confirmed subscribers to seed and send to")
-	workers := flag.Int("workers", 8, "concurrent SMTP sessions (engine and baseline)")
+	workers := flag.Int("workers", defaultWorkers, "the engine's concurrent SMTP sessions (and the connections of the ceiling and baseline unless -conns)")
+	conns := flag.Int("conns", 0, "connections of the ceiling and the baseline (default: -workers)")
 	addr := flag.String("smtp", "", "send to this `HOST:PORT` (default: start a discard server)")
 	sink := flag.String("sink", "auto", "discard server to start: auto (smtp-sink if present, else go), smtp-sink or go")
 	dir := flag.String("dir", "", "keep the database in `DIR` (default: a temporary folder, removed)")
-	baseline := flag.Bool("baseline", true, "also run the net/smtp baseline")
+	phases := flag.String("phases", strings.Join(phaseNames, ","), "phases to run, in this order: some of ceiling, engine, baseline")
+	baseline := flag.Bool("baseline", true, "run the net/smtp baseline (false: leave it out of -phases)")
+	rounds := flag.Int("rounds", 1, "run the phases this many times, alternating, and print medians (the engine gets a fresh copy of the database each round)")
+	verbose := flag.Bool("v", false, "also print each round's figures")
+	ceilingMode := flag.String("ceiling-mode", "pipelined", "the ceiling client: pipelined (RFC 2920) or nowait (whole transactions without waiting for 354; not RFC 2920, for comparison)")
+	ceilingWindow := flag.Int("ceiling-window", 1, "with -ceiling-mode nowait: unanswered transactions per connection")
 	cpuprofile := flag.String("cpuprofile", "", "write the engine process's CPU profile to `FILE`")
 	jsonOut := flag.Bool("json", false, "print the figures as JSON")
-	phase := flag.String("phase", "", "internal: run one phase (send, raw, sink)")
+	phase := flag.String("phase", "", "internal: run one phase (send, raw, ceiling, sink)")
 	db := flag.String("db", "", "internal: database of a phase")
 	flag.Parse()
 
 	var err error
 	switch *phase {
 	case "":
-		err = bench(*n, *workers, *addr, *sink, *dir, *baseline, *cpuprofile, *jsonOut)
+		o := options{n: *n, workers: *workers, conns: *conns, rounds: *rounds, addr: *addr, sinkKind: *sink, dir: *dir,
+			cpuprofile: *cpuprofile, jsonOut: *jsonOut, verbose: *verbose, ceilingMode: *ceilingMode, ceilingWindow: *ceilingWindow}
+		if o.conns == 0 {
+			o.conns = o.workers
+		}
+		if o.phases, err = parsePhases(*phases); err == nil {
+			if !*baseline {
+				o.phases = slices.DeleteFunc(o.phases, func(p string) bool { return p == "baseline" })
+			}
+			if len(o.phases) == 0 {
+				err = errors.New("no phase left to run")
+			} else {
+				err = bench(o)
+			}
+		}
 	case "send":
 		err = phaseSend(*db, *addr, *workers, *cpuprofile)
 	case "raw":
 		err = phaseRaw(*db, *addr, *workers, *n)
+	case "ceiling":
+		err = phaseCeiling(*db, *addr, *workers, *n, *ceilingMode, *ceilingWindow)
 	case "sink":
 		err = phaseSink(*addr)
 	default:
@@ -97,14 +123,30 @@ type figures struct {
 	Failed     int     `json:"failed"`
 	PerSecond  float64 `json:"per_second"`
 	Goroutines int     `json:"-"`
+
+	Mem *memFigures `json:"mem,omitempty"`
+	// The sink's CPU while the phase ran (when this command started it):
+	// per message, and as a share of one core over the sending time.
+	SinkCPUMicros float64 `json:"sink_cpu_us,omitempty"`
+	SinkBusy      float64 `json:"sink_busy,omitempty"`
+	// Per message, of the whole process: system CPU (part of CPUMicros),
+	// read and write system calls (/proc/self/io) and context switches.
+	SysMicros   float64 `json:"sys_us"`
+	ReadCalls   float64 `json:"read_calls"`
+	WriteCalls  float64 `json:"write_calls"`
+	CtxSwitches float64 `json:"ctx_switches"`
 }
 
 func (f *figures) finish() {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	if f.Messages > 0 {
-		f.CPUMicros = float64(cpu.Microseconds()) / float64(f.Messages)
+	if m := float64(f.Messages); m > 0 {
+		f.CPUMicros = float64(cpu.Microseconds()) / m
+		f.SysMicros = float64(ru.Stime.Nano()) / 1e3 / m
+		f.CtxSwitches = float64(ru.Nvcsw+ru.Nivcsw) / m
+		r, w := ioCalls()
+		f.ReadCalls, f.WriteCalls = float64(r)/m, float64(w)/m
 	}
 	if f.Seconds > 0 {
 		f.PerSecond = float64(f.Messages) / f.Seconds
@@ -141,98 +183,6 @@ func vmHWM() (int, bool) {
 	return 0, false
 }
 
-func bench(n, workers int, addr, sinkKind, dir string, baseline bool, cpuprofile string, jsonOut bool) error {
-	if n < 1 || workers < 1 {
-		return errors.New("-n and -workers must be at least 1")
-	}
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "newsdigest-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
-	}
-	dbPath := filepath.Join(dir, "bench.db")
-	os.Remove(dbPath)
-	t0 := time.Now()
-	if err := seed(dbPath, n); err != nil {
-		return fmt.Errorf("seeding: %w", err)
-	}
-	fmt.Fprintf(os.Stderr, "seeded %d confirmed subscribers in %s\n", n, time.Since(t0).Round(time.Millisecond))
-
-	sinkName := addr
-	if addr == "" {
-		var stop func()
-		var err error
-		addr, sinkName, stop, err = startSink(sinkKind)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	var raw *figures
-	if baseline {
-		fmt.Fprintf(os.Stderr, "baseline: %d pre-rendered messages over %d net/smtp connections to %s\n", n, workers, sinkName)
-		f, err := child("raw", dbPath, addr, workers, n, "")
-		if err != nil {
-			return fmt.Errorf("baseline: %w", err)
-		}
-		raw = f
-	}
-	fmt.Fprintf(os.Stderr, "engine: %d subscribers, %d workers, to %s\n", n, workers, sinkName)
-	eng, err := child("send", dbPath, addr, workers, n, cpuprofile)
-	if err != nil {
-		return fmt.Errorf("engine: %w", err)
-	}
-	if jsonOut {
-		out := map[string]any{"subscribers": n, "workers": workers, "sink": sinkName, "cpus": runtime.NumCPU(), "engine": eng}
-		if raw != nil {
-			out["baseline"] = raw
-			out["ratio"] = eng.PerSecond / raw.PerSecond
-		}
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	fmt.Printf("newsdigest-bench: %d subscribers, %d workers, sink %s, %d CPUs, %s, GOGC=%s GOMEMLIMIT=%s\n", n, workers, sinkName,
-		runtime.NumCPU(), runtime.Version(), orDefault(os.Getenv("GOGC")), orDefault(os.Getenv("GOMEMLIMIT")))
-	fmt.Printf("%-10s %10s %12s %14s %12s %10s\n", "", "msg/s", "CPU µs/msg", "peak RSS MB", "wire bytes", "failed")
-	row := func(name string, f *figures) {
-		fmt.Printf("%-10s %10.0f %12.1f %14.1f %12d %10d\n", name, f.PerSecond, f.CPUMicros, f.PeakRSSMB, f.WireBytes, f.Failed)
-	}
-	row("engine", eng)
-	if raw != nil {
-		row("baseline", raw)
-		fmt.Printf("engine/baseline throughput: %.0f %%\n", 100*eng.PerSecond/raw.PerSecond)
-	}
-	fmt.Printf("engine: %.2f s to build the edition and queue %d ledger rows, %.2f s to send\n", eng.QueueSecs, n, eng.Seconds)
-	return nil
-}
-
-// child runs one phase in a new process and returns its figures.
-func child(phase, dbPath, addr string, workers, n int, cpuprofile string) (*figures, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"-phase", phase, "-db", dbPath, "-smtp", addr, "-workers", strconv.Itoa(workers), "-n", strconv.Itoa(n)}
-	if cpuprofile != "" {
-		args = append(args, "-cpuprofile", cpuprofile)
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, err
-	}
-	var f figures
-	if err := json.Unmarshal(out, &f); err != nil {
-		return nil, fmt.Errorf("reading the %s phase's figures %q: %w", phase, out, err)
-	}
-	return &f, nil
-}
-
 // seed writes the list, ten stories and n confirmed subscribers.
 func seed(dbPath string, n int) error {
 	st, err := boltstore.Open(dbPath, boltstore.Options{})
@@ -264,6 +214,9 @@ func seed(dbPath string, n int) error {
 	if _, _, err := st.UpsertArticles(arts); err != nil {
 		return err
 	}
+	// 10,000 rows a transaction: bbolt splits nodes only at commit, so
+	// much larger transactions are slower (200,000 rows: 9 s in batches
+	// of 10,000, 35 s of 100,000).
 	const batch = 10000
 	for lo := 0; lo < n; lo += batch {
 		rows := make([]subscribers.Row, 0, batch)
@@ -335,6 +288,7 @@ func phaseSend(dbPath, addr string, workers int, cpuprofile string) error {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
+	mem := startMemSampler()
 	t0 := time.Now()
 	ed, _, err := e.Start(listName)
 	if err != nil {
@@ -350,6 +304,10 @@ func phaseSend(dbPath, addr string, workers int, cpuprofile string) error {
 		return err
 	}
 	pprof.StopCPUProfile()
+	f.Mem = mem.finish()
+	if fi, err := os.Stat(dbPath); err == nil {
+		f.Mem.DBMB = float64(fi.Size()) / mb
+	}
 	f.finish()
 	return json.NewEncoder(os.Stdout).Encode(f)
 }
@@ -396,20 +354,12 @@ func wireSize(e *delivery.Engine, st *boltstore.Store) (int, error) {
 // phaseRaw pushes n copies of one pre-rendered message over workers
 // net/smtp connections: the most a Go client can do with these bytes.
 func phaseRaw(dbPath, addr string, workers, n int) error {
-	st, err := boltstore.Open(dbPath, boltstore.Options{})
-	if err != nil {
-		return err
-	}
-	e, err := engine(st, addr, workers)
-	if err != nil {
-		return err
-	}
-	env, data, err := sample(e, st)
-	st.Close()
+	env, data, err := loadSample(dbPath, addr)
 	if err != nil {
 		return err
 	}
 	runtime.GC()
+	mem := startMemSampler()
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -440,8 +390,24 @@ func phaseRaw(dbPath, addr string, workers, n int) error {
 		return fmt.Errorf("net/smtp: %w", err)
 	default:
 	}
+	f.Mem = mem.finish()
 	f.finish()
 	return json.NewEncoder(os.Stdout).Encode(f)
+}
+
+// loadSample composes the message the raw phases send, from the database
+// (which it then closes).
+func loadSample(dbPath, addr string) (mailer.Envelope, []byte, error) {
+	st, err := boltstore.Open(dbPath, boltstore.Options{})
+	if err != nil {
+		return mailer.Envelope{}, nil, err
+	}
+	defer st.Close()
+	e, err := engine(st, addr, 1)
+	if err != nil {
+		return mailer.Envelope{}, nil, err
+	}
+	return sample(e, st)
 }
 
 func rawOne(c *smtp.Client, from, to string, data []byte) error {
@@ -461,14 +427,21 @@ func rawOne(c *smtp.Client, from, to string, data []byte) error {
 	return w.Close()
 }
 
-// startSink starts the discard server in its own process and returns its
-// address, a name for it and a function that stops it.
-func startSink(kind string) (addr, name string, stop func(), err error) {
+// sinkProc is a discard server running in its own process.
+type sinkProc struct {
+	addr, name string
+	pid        int
+	stop       func()
+}
+
+// startSink starts the discard server in its own process.
+func startSink(kind string) (*sinkProc, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
-	addr = ln.Addr().String()
+	addr := ln.Addr().String()
+	var name string
 	ln.Close()
 	const smtpSink = "/usr/sbin/smtp-sink"
 	if kind == "auto" {
@@ -489,27 +462,27 @@ func startSink(kind string) (addr, name string, stop func(), err error) {
 	case "go":
 		self, err := os.Executable()
 		if err != nil {
-			return "", "", nil, err
+			return nil, err
 		}
 		cmd = exec.Command(self, "-phase", "sink", "-smtp", addr)
 		name = "Go sink (go-smtp) at " + addr
 	default:
-		return "", "", nil, fmt.Errorf("-sink %q: want auto, smtp-sink or go", kind)
+		return nil, fmt.Errorf("-sink %q: want auto, smtp-sink or go", kind)
 	}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", "", nil, fmt.Errorf("starting %s: %w", kind, err)
+		return nil, fmt.Errorf("starting %s: %w", kind, err)
 	}
-	stop = func() { cmd.Process.Kill(); cmd.Wait() }
+	stop := func() { cmd.Process.Kill(); cmd.Wait() }
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return addr, name, stop, nil
+			return &sinkProc{addr: addr, name: name, pid: cmd.Process.Pid, stop: stop}, nil
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return "", "", nil, fmt.Errorf("%s did not start listening on %s", kind, addr)
+			return nil, fmt.Errorf("%s did not start listening on %s", kind, addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
