@@ -2,7 +2,9 @@
 // of a list's edition, records the edition and one ledger row per
 // recipient in the store, renders the edition once, personalizes it per
 // recipient and hands each message to a transport (SMTP or .eml files),
-// recording every outcome in the ledger.
+// recording every outcome in the ledger. Messages are composed from one
+// compiled mailer.Template per rendered variant (Engine.Message), each
+// with a Message-ID fixed for its edition and subscriber.
 //
 // # Crash safety
 //

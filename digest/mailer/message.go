@@ -7,6 +7,11 @@
 // and the text/html part last, both quoted-printable UTF-8, and carry the
 // List-Unsubscribe (RFC 2369), List-Unsubscribe-Post (RFC 8058), List-Id
 // (RFC 2919) and Feedback-ID headers, and no User-Agent or X-Mailer.
+//
+// A Template is such a message composed by go-mail once for many
+// recipients (one edition variant): Template.Append adds one recipient's
+// header fields, checked by Build's rules, and their values encoded into
+// the bodies, and gives the bytes to sign and send.
 package mailer
 
 import (

@@ -312,10 +312,6 @@ func appendQPValue(dst []byte, s string) []byte {
 	return append(dst, softBreak...)
 }
 
-// Size is about the length of a message of t without the recipient's
-// values: a buffer of this size plus a little rarely grows.
-func (t *Template) Size() int { return t.size + 1024 }
-
 // Append appends r's message to dst, CRLF line ends, ready to be signed
 // (DKIM) and sent (Conn.SendRaw), and returns it with its envelope.
 // body supplies the recipient's values around the segments t was
@@ -361,7 +357,8 @@ func (t *Template) Append(dst []byte, r *Recipient, body Body) ([]byte, Envelope
 	}
 
 	start := len(dst)
-	dst = slices.Grow(dst, t.Size()+len(toValue)+len(id)+len(unsub)+len(t.post))
+	// The values rarely add more than a kilobyte, encoded.
+	dst = slices.Grow(dst, t.size+1024+len(toValue)+len(id)+len(unsub)+len(t.post))
 	for _, op := range t.ops {
 		switch op.slot {
 		case slotFixed:

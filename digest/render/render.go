@@ -8,6 +8,9 @@
 // slots (name, email, greeting, unsubscribe and preferences links).
 // Prepared.Personalize then fills the slots for each recipient with no
 // template execution and no CSS inlining: a few appends of escaped values.
+// Prepared.Segments and Prepared.Values give the same two halves apart
+// (the fixed segments, and one recipient's escaped values), for a message
+// template that encodes the segments once (mailer.Template).
 //
 // Templates see a Data value. Per-recipient fields (Data.Recipient) render
 // at Prepare time as opaque markers made of upper-case letters and digits,
