@@ -114,10 +114,13 @@ type Engine struct {
 	History time.Duration
 }
 
-// DefaultGroupWait is Engine.GroupWait's default: long enough for the
-// workers' messages in flight to join one commit, short against an SMTP
-// transaction's round trips.
-const DefaultGroupWait = 3 * time.Millisecond
+// DefaultGroupWait is Engine.GroupWait's default. A commit costs two
+// fdatasyncs (here about 300 µs of CPU and 600 µs of waiting) whatever
+// its size: at a few thousand messages a second, 10 ms gathers a few
+// dozen outcomes per commit, while a worker waits 5 ms on average, which
+// enough workers hide (with few workers, the commit starts as soon as all
+// of them wait on it).
+const DefaultGroupWait = 10 * time.Millisecond
 
 // maxGroup caps the outcomes of one ledger commit.
 const maxGroup = 512
@@ -309,7 +312,13 @@ func (e *Engine) StartWith(listName string, o StartOptions) (digest.Edition, boo
 	}
 	const page = 1000
 	after := ""
-	for {
+	for n := 1; ; n++ {
+		if rs, ok := e.Store.(releaser); ok && n%16 == 0 {
+			// Queueing reads every subscriber record once.
+			if err := rs.ReleaseMapped(); err != nil {
+				e.log().Warn("releasing database pages", "err", err)
+			}
+		}
 		emails, err := e.Store.ConfirmedEmails(list.Name, after, page)
 		if err != nil {
 			return ed, true, err
@@ -457,7 +466,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	}
 	// The edition's own stories are one variant, rendered above.
 	r.variants.seed(variantKey(false, ed.Stories), prep)
-	jobs := make(chan job, workers*2)
+	jobs := make(chan job, workers*4) // each worker holds two: one to send, one ahead
 
 	// Feeder: pages through the queued deliveries without holding a
 	// transaction while mail is sent.
