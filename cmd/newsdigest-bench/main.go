@@ -470,6 +470,7 @@ func startSink(kind string) (*sinkProc, error) {
 		return nil, fmt.Errorf("-sink %q: want auto, smtp-sink or go", kind)
 	}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", kind, err)
 	}

@@ -7,12 +7,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -65,6 +68,7 @@ func bench(o options) error {
 			return err
 		}
 		defer os.RemoveAll(tmp)
+		onSignal(func() { os.RemoveAll(tmp) })
 		o.dir = tmp
 	}
 	dbPath := filepath.Join(o.dir, "bench.db")
@@ -83,6 +87,7 @@ func bench(o options) error {
 			return err
 		}
 		defer s.stop()
+		onSignal(s.stop)
 		o.addr, sinkName, sinkPID = s.addr, s.name, s.pid
 	}
 	var rounds []round
@@ -179,6 +184,33 @@ func bench(o options) error {
 	return nil
 }
 
+var (
+	cleanMu  sync.Mutex
+	cleanups []func()
+	sigOnce  sync.Once
+)
+
+// onSignal runs clean (after those added before) when SIGINT or SIGTERM
+// stops the bench; the phases' processes die with it (dieWithParent).
+func onSignal(clean func()) {
+	cleanMu.Lock()
+	cleanups = append(cleanups, clean)
+	cleanMu.Unlock()
+	sigOnce.Do(func() {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			sig := <-c
+			cleanMu.Lock()
+			for _, clean := range cleanups {
+				clean()
+			}
+			fmt.Fprintf(os.Stderr, "newsdigest-bench: stopped by %v\n", sig)
+			os.Exit(1)
+		}()
+	})
+}
+
 // runPhase runs one phase of round r in a child process; the engine gets
 // a fresh copy of the seeded database when there are several rounds.
 func (o options) runPhase(p string, r int, dbPath, sinkName string, sinkPID int) (*figures, error) {
@@ -233,6 +265,7 @@ func (o options) child(phase, dbPath string, conns int) (*figures, error) {
 	}
 	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
+	dieWithParent(cmd)
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, err
