@@ -175,7 +175,8 @@ func (c *composer) messageID(sub subscribers.Subscriber) string {
 // personalizing its bodies into html and text (buffers of an earlier
 // message, or nil). It returns the filled buffers: the message refers to
 // them until it is encoded, so they may be reused only after that. It is
-// the reference path (Engine.Compose); the engine sends with message.
+// the reference path the tests and BenchmarkCompose compare message
+// with; the engine sends with message.
 func (c *composer) compose(prep *render.Prepared, sub subscribers.Subscriber, html, text []byte) (*mail.Msg, []byte, []byte, error) {
 	e := c.e
 	rc := e.Recipient(c.list, sub)

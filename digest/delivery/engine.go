@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wneessen/go-mail"
 	"golang.org/x/time/rate"
 
 	"newsdigest/digest"
@@ -45,7 +44,7 @@ type Store interface {
 // Transport carries encoded messages: an SMTP session, or a directory of
 // .eml files for dry runs. Each worker dials its own. Send delivers the
 // concatenation of parts (CRLF line ends; e.g. a DKIM-Signature field and
-// the message from mailer.Encode) to env's recipients; an error that is a
+// the message from Engine.Message) to env's recipients; an error that is a
 // *mailer.SendError says whether to retry and whether the server kept the
 // message anyway.
 type Transport interface {
@@ -789,23 +788,6 @@ func domainOf(addr string) string {
 	return strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
 }
 
-// Encode writes msg to buf and signs it when the engine has a DKIM key. It
-// returns the envelope and the parts to send, in order.
-func (e *Engine) Encode(msg *mail.Msg, buf *bytes.Buffer) (mailer.Envelope, [][]byte, error) {
-	env, err := mailer.Encode(msg, buf)
-	if err != nil {
-		return env, nil, err
-	}
-	if e.DKIM == nil {
-		return env, [][]byte{buf.Bytes()}, nil
-	}
-	sig, err := e.DKIM.Sign(buf.Bytes())
-	if err != nil {
-		return env, nil, err
-	}
-	return env, [][]byte{sig, buf.Bytes()}, nil
-}
-
 // Recipient returns the per-recipient values of sub's copy of list's
 // edition: unsubscribe and preference links carrying signed tokens.
 func (e *Engine) Recipient(list subscribers.List, sub subscribers.Subscriber) render.Recipient {
@@ -818,16 +800,6 @@ func (e *Engine) Recipient(list subscribers.List, sub subscribers.Subscriber) re
 	return rc
 }
 
-// Compose builds the message for one recipient.
-func (e *Engine) Compose(list subscribers.List, ed digest.Edition, prep *render.Prepared, sub subscribers.Subscriber) (*mail.Msg, error) {
-	c, err := e.newComposer(list, ed)
-	if err != nil {
-		return nil, err
-	}
-	msg, _, _, err := c.compose(prep, sub, nil, nil)
-	return msg, err
-}
-
 type worker struct {
 	r   *run
 	tr  Transport
@@ -837,8 +809,6 @@ type worker struct {
 	// messages, the one it sends and the one whose transaction starts
 	// with it.
 	spare bytes.Buffer
-	html  []byte // the bodies of the last message composed, reused
-	text  []byte
 	done  chan error // the ledger's answer for this worker's last sent message
 	wait  bool       // a sent message's outcome is not durable yet
 }
