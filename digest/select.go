@@ -77,9 +77,21 @@ type Selection struct {
 // Len is the number of stories selected.
 func (s Selection) Len() int { return len(s.Top) + len(s.Recent) }
 
-// Picks returns top then recent picks.
+// Picks returns top then recent picks (a copy).
 func (s Selection) Picks() []Pick {
 	return append(append([]Pick(nil), s.Top...), s.Recent...)
+}
+
+// ArticleIDs returns the IDs of the top then recent picks, without
+// copying the picks: the sender asks for them once per message.
+func (s Selection) ArticleIDs() []string {
+	ids := make([]string, 0, s.Len())
+	for _, ps := range [2][]Pick{s.Top, s.Recent} {
+		for i := range ps {
+			ids = append(ids, ps[i].Article.ID)
+		}
+	}
+	return ids
 }
 
 // Score is the popularity of an article at now, decayed by its age. It is

@@ -158,3 +158,21 @@ func TestMergeKeepsTheFirstSeenDateOfAnUndatedStory(t *testing.T) {
 		t.Errorf("a real date did not replace the guessed one: %+v", got)
 	}
 }
+
+func TestSelectionArticleIDsInPickOrder(t *testing.T) {
+	s := Selection{
+		Top:    []Pick{{Article: Article{ID: "t1"}}, {Article: Article{ID: "t2"}}},
+		Recent: []Pick{{Article: Article{ID: "r1"}}},
+	}
+	got := s.ArticleIDs()
+	var want []string
+	for _, p := range s.Picks() {
+		want = append(want, p.Article.ID)
+	}
+	if !slices.Equal(got, want) || len(got) != 3 {
+		t.Errorf("ArticleIDs = %v, want %v", got, want)
+	}
+	if ids := (Selection{}).ArticleIDs(); len(ids) != 0 {
+		t.Errorf("empty selection: %v", ids)
+	}
+}

@@ -266,9 +266,11 @@ func intersects(seen map[string]bool, sel digest.Selection) bool {
 	if len(seen) == 0 {
 		return false
 	}
-	for _, p := range sel.Picks() {
-		if seen[p.Article.ID] {
-			return true
+	for _, ps := range [2][]digest.Pick{sel.Top, sel.Recent} {
+		for i := range ps {
+			if seen[ps[i].Article.ID] {
+				return true
+			}
 		}
 	}
 	return false
@@ -319,11 +321,13 @@ func variantKey(weekly bool, sel digest.Selection) string {
 	if weekly {
 		h.Write([]byte("w"))
 	}
-	for _, p := range sel.Picks() {
-		h.Write([]byte(p.Section))
-		h.Write([]byte{0})
-		h.Write([]byte(p.Article.ID))
-		h.Write([]byte{0})
+	for _, ps := range [2][]digest.Pick{sel.Top, sel.Recent} {
+		for i := range ps {
+			h.Write([]byte(ps[i].Section))
+			h.Write([]byte{0})
+			h.Write([]byte(ps[i].Article.ID))
+			h.Write([]byte{0})
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }

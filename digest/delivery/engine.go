@@ -951,10 +951,7 @@ func (w *worker) prepare(j job) (d digest.Delivery, env mailer.Envelope, parts [
 		d.Status, d.Reply = digest.DeliveryFailed, err.Error()
 		return d, env, nil, nil, false
 	}
-	for _, p := range c.sel.Picks() {
-		stories = append(stories, p.Article.ID)
-	}
-	return d, env, parts, stories, true
+	return d, env, parts, c.sel.ArticleIDs(), true
 }
 
 // send sends one prepared message, retrying temporary failures with
