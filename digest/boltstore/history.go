@@ -1,9 +1,11 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -92,27 +94,47 @@ func (s *Store) RecordDeliveriesWithHistory(ds []digest.Delivery, hist map[strin
 				continue
 			}
 			key := []byte(email)
-			old := b.Get(key)
-			val := make([]byte, 0, len(old)+len(arts)*13)
-			seen := map[string]bool{}
-			for e := range entries(old) {
-				if !e.at.Before(keepSince) {
-					val = appendEntry(val, e.at, e.id)
-					seen[e.id] = true
-				}
-			}
-			for _, id := range arts {
-				if !seen[id] {
-					val = appendEntry(val, at, id)
-					seen[id] = true
-				}
-			}
-			if err := b.Put(key, val); err != nil {
+			if err := b.Put(key, mergeHistory(b.Get(key), arts, at, keepSince)); err != nil {
 				return fmt.Errorf("boltstore: history of %s: %w", email, err)
 			}
 		}
 		return nil
 	})
+}
+
+// mergeHistory returns the packed record old without its entries from
+// before keepSince, plus an entry at at for each of arts not in it yet. It
+// works on the packed bytes: a send writes one record per message.
+func mergeHistory(old []byte, arts []string, at, keepSince time.Time) []byte {
+	keep := keepSince.Unix()
+	if keepSince.Nanosecond() > 0 {
+		keep++ // entries have whole seconds: one at keep-1 is before keepSince
+	}
+	// The new IDs as packed ([length|flag][id]), without repeats.
+	fresh := make([][]byte, 0, len(arts))
+	for _, id := range arts {
+		p := appendEntry(nil, time.Time{}, id)[4:]
+		if !slices.ContainsFunc(fresh, func(q []byte) bool { return bytes.Equal(p, q) }) {
+			fresh = append(fresh, p)
+		}
+	}
+	val := make([]byte, 0, len(old)+len(fresh)*13)
+	for len(old) >= 5 {
+		end := 5 + int(old[4]&^0x80)
+		if end > len(old) {
+			break // a damaged tail ends the record, as in entries
+		}
+		if int64(binary.BigEndian.Uint32(old)) >= keep {
+			val = append(val, old[:end]...)
+			fresh = slices.DeleteFunc(fresh, func(q []byte) bool { return bytes.Equal(old[4:end], q) })
+		}
+		old = old[end:]
+	}
+	for _, p := range fresh {
+		val = binary.BigEndian.AppendUint32(val, uint32(max(at.Unix(), 0)))
+		val = append(val, p...)
+	}
+	return val
 }
 
 // SeenStories returns, for each subscriber address asked (as in the

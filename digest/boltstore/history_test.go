@@ -1,7 +1,9 @@
 package boltstore
 
 import (
+	"bytes"
 	bolt "go.etcd.io/bbolt"
+	"math/rand/v2"
 	"path/filepath"
 
 	"testing"
@@ -171,5 +173,44 @@ func TestHistoryMigratesFromIDKeysAndGoesWithTheSubscriber(t *testing.T) {
 	}
 	if seen, _ := s.SeenStories([]string{"ann@example.org"}, time.Time{}); len(seen) != 0 {
 		t.Errorf("history after deleting the subscriber: %v", seen)
+	}
+}
+
+// mergeHistory, which works on packed bytes, keeps exactly what decoding
+// the record does: unexpired entries in order, then each new story not in
+// them once.
+func TestMergeHistoryMatchesDecodedMerge(t *testing.T) {
+	ids := []string{"0123456789abcdef", "fedcba9876543210", "cms-4711", "a", "0123456789ABCDEF"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for range 2000 {
+		var old []byte
+		for range rng.IntN(8) {
+			old = appendEntry(old, base.Add(time.Duration(rng.IntN(100))*time.Hour), ids[rng.IntN(len(ids))])
+		}
+		var arts []string
+		for range rng.IntN(5) {
+			arts = append(arts, ids[rng.IntN(len(ids))])
+		}
+		at := base.Add(100 * time.Hour)
+		keepSince := base.Add(time.Duration(rng.IntN(100))*time.Hour + time.Duration(rng.IntN(2))*time.Second/2)
+
+		var want []byte
+		seen := map[string]bool{}
+		for e := range entries(old) {
+			if !e.at.Before(keepSince) {
+				want = appendEntry(want, e.at, e.id)
+				seen[e.id] = true
+			}
+		}
+		for _, id := range arts {
+			if !seen[id] {
+				want = appendEntry(want, at, id)
+				seen[id] = true
+			}
+		}
+		if got := mergeHistory(old, arts, at, keepSince); !bytes.Equal(got, want) {
+			t.Fatalf("old %x, arts %v, keepSince %v:\n got %x\nwant %x", old, arts, keepSince, got, want)
+		}
 	}
 }
