@@ -341,6 +341,10 @@ type Result struct {
 	Suppressed int
 	Skipped    int // nothing new for them: no message
 	Elapsed    time.Duration
+	// Commits is how many ledger transactions recorded the outcomes
+	// (each costs two fdatasyncs): Sent+Failed+Suppressed+Skipped over
+	// Commits is the average group.
+	Commits int
 }
 
 func (r Result) String() string {
@@ -623,6 +627,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 		} else {
 			err = e.Store.RecordDeliveries(ds)
 		}
+		res.Commits++
 		if err != nil && recordErr == nil {
 			recordErr = err
 			stop(&stopCause{reason: "recording deliveries: " + err.Error(), err: err})
