@@ -316,3 +316,26 @@ func TestDeliverPausesWhenTheServerIsGone(t *testing.T) {
 		t.Errorf("edition %s (%q) with %d queued: want paused with a reason and all 10 still queued", got.Status, got.Reason, len(pending))
 	}
 }
+
+// Outcomes are committed in groups: with 8 workers, each commit waits
+// until every running worker waits on it, so 240 messages take far fewer
+// than 240 ledger transactions (each costs two fdatasyncs), and the
+// ledger still ends with everyone sent once.
+func TestDeliverGroupsLedgerCommits(t *testing.T) {
+	f := setup(t, 240, 8)
+	f.engine.GroupWait = time.Second // only "every worker waits" starts a commit early
+	ed := f.start(t)
+	res, err := f.engine.Deliver(context.Background(), ed.ID)
+	if err != nil || res.Sent != 240 {
+		t.Fatalf("Deliver: %v, %v", res, err)
+	}
+	if res.Commits == 0 || res.Commits > 240/4 {
+		t.Errorf("%d ledger commits for 240 messages from 8 workers, want at most 60", res.Commits)
+	}
+	t.Logf("%d commits, %.1f outcomes each", res.Commits, 240/float64(res.Commits))
+	for e, n := range f.received() {
+		if n != 1 {
+			t.Errorf("%s received %d copies", e, n)
+		}
+	}
+}
