@@ -476,23 +476,32 @@ func (s *Store) SentArticles(list string, since time.Time) (map[string]bool, err
 // PendingDeliveries and, in the same read transaction, looks up each
 // recipient's subscriber record and suppression: fn gets the record, the
 // subscriber (a zero Subscriber when the address is no longer one) and
-// the suppression reason ("" when not suppressed). fn runs inside the read
-// transaction: it must only copy what it needs and return. It returns the
-// number of records passed to fn.
+// the suppression reason ("" when not suppressed). The subscriber holds
+// what a send uses: every field but Consent, Created and Updated (left
+// zero), with Lists holding only the membership of the edition's list
+// (nil when they have none). fn runs inside the read transaction: it must
+// only copy what it needs and return. It returns the number of records
+// passed to fn.
 func (s *Store) PendingRecipients(editionID, after string, limit int, fn func(d digest.Delivery, sub subscribers.Subscriber, suppressed string)) (int, error) {
 	if limit < 0 {
 		return 0, fmt.Errorf("boltstore: pending recipients of %s: negative limit %d", editionID, limit)
 	}
 	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if _, err := getEdition(tx, editionID); err != nil {
+		ed, err := getEdition(tx, editionID)
+		if err != nil {
 			return err
 		}
+		subs := tx.Bucket(bucketSubscribers)
 		sups := tx.Bucket(bucketSuppressions)
 		return eachPending(tx, editionID, after, func(k []byte, d digest.Delivery) (bool, error) {
-			sub, _, err := getSubscriber(tx, string(k))
-			if err != nil {
-				return false, err
+			var sub subscribers.Subscriber
+			if raw := subs.Get(k); raw != nil {
+				var err error
+				r := subRead{fields: readSendFields, list: ed.List, onlyList: true, key: d.Email}
+				if sub, err = readSubscriber(k, raw, &r); err != nil {
+					return false, err
+				}
 			}
 			reason := ""
 			if raw := sups.Get(k); raw != nil {

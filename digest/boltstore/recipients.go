@@ -12,14 +12,21 @@ import (
 // ConfirmedEmails returns a page of the addresses confirmed on list, in
 // order, strictly after after, at most limit (0 = all). A sender pages
 // through them so that no read transaction stays open while mail goes out.
+//
+// It reads of each record only its address and its membership of list
+// (see matchSubscriber).
 func (s *Store) ConfirmedEmails(list, after string, limit int) ([]string, error) {
-	subs, err := s.Subscribers(SubscriberQuery{List: list, Status: subscribers.Confirmed, After: after, Limit: limit})
+	q := SubscriberQuery{List: list, Status: subscribers.Confirmed, After: after, Limit: limit}
+	out := []string{}
+	err := s.walkSubscribers(q, func(k, v []byte, exact func(subscribers.Subscriber) bool) (bool, error) {
+		email, ok, err := matchSubscriber(k, v, q, exact)
+		if ok {
+			out = append(out, email)
+		}
+		return ok, err
+	})
 	if err != nil {
 		return nil, err
-	}
-	out := make([]string, len(subs))
-	for i, sub := range subs {
-		out[i] = sub.Email
 	}
 	return out, nil
 }

@@ -70,9 +70,13 @@ func normalizeSubscriber(sub subscribers.Subscriber) (subscribers.Subscriber, er
 }
 
 func getSubscriber(tx *bolt.Tx, email string) (subscribers.Subscriber, bool, error) {
-	var sub subscribers.Subscriber
-	found, err := getJSON(tx.Bucket(bucketSubscribers), []byte(email), &sub)
-	return sub, found, err
+	key := []byte(email)
+	raw := tx.Bucket(bucketSubscribers).Get(key)
+	if raw == nil {
+		return subscribers.Subscriber{}, false, nil
+	}
+	sub, err := readSubscriber(key, raw, &readAll)
+	return sub, true, err
 }
 
 // newSubscriberID returns a random ID not yet in use.
@@ -401,17 +405,32 @@ func subscriberFilter(q SubscriberQuery) (func([]byte) bool, func(subscribers.Su
 // it again with After set to the last email returned until it returns fewer
 // than Limit; no transaction stays open between calls.
 func (s *Store) Subscribers(q SubscriberQuery) ([]subscribers.Subscriber, error) {
+	var out []subscribers.Subscriber
+	err := s.walkSubscribers(q, func(k, v []byte, exact func(subscribers.Subscriber) bool) (bool, error) {
+		sub, err := readSubscriber(k, v, &readAll)
+		if err != nil || !exact(sub) {
+			return false, err
+		}
+		out = append(out, sub)
+		return true, nil
+	})
+	return out, err
+}
+
+// walkSubscribers calls fn, in one read transaction, with each record
+// that q's quick test lets through, in email order, from q.After on, and
+// q's exact test, until fn has matched q.Limit of them (fn returns
+// whether the record matched).
+func (s *Store) walkSubscribers(q SubscriberQuery, fn func(k, v []byte, exact func(subscribers.Subscriber) bool) (bool, error)) error {
 	if q.Limit < 0 {
-		return nil, fmt.Errorf("boltstore: subscribers: negative limit %d", q.Limit)
+		return fmt.Errorf("boltstore: subscribers: negative limit %d", q.Limit)
 	}
 	quick, exact, err := subscriberFilter(q)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []subscribers.Subscriber
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSubscribers)
-		c := b.Cursor()
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketSubscribers).Cursor()
 		k, v := c.First()
 		if q.After != "" {
 			k, v = c.Seek([]byte(q.After))
@@ -419,55 +438,69 @@ func (s *Store) Subscribers(q SubscriberQuery) ([]subscribers.Subscriber, error)
 				k, v = c.Next()
 			}
 		}
+		n := 0
 		for ; k != nil; k, v = c.Next() {
 			if !quick(v) {
 				continue
 			}
-			var sub subscribers.Subscriber
-			if _, err := getJSON(b, k, &sub); err != nil {
+			ok, err := fn(k, v, exact)
+			if err != nil {
 				return err
 			}
-			if !exact(sub) {
-				continue
-			}
-			out = append(out, sub)
-			if q.Limit > 0 && len(out) == q.Limit {
-				break
+			if ok {
+				n++
+				if q.Limit > 0 && n == q.Limit {
+					break
+				}
 			}
 		}
 		return nil
 	})
-	return out, err
+}
+
+// matchSubscriber reports whether the record raw, stored under key, is
+// one that q selects (exact is q's exact test) and returns its address.
+// When q names a list, it reads only the record's address and membership
+// of that list.
+func matchSubscriber(key, raw []byte, q SubscriberQuery, exact func(subscribers.Subscriber) bool) (string, bool, error) {
+	if q.List != "" {
+		var d subDecoder
+		var none subscribers.Subscriber // nothing is filled
+		r := subRead{list: q.List}
+		if d.decode(raw, &r, &none) && d.emailOK {
+			if !d.onList || q.Status != "" && d.member.Status != q.Status {
+				return "", false, nil
+			}
+			return string(d.email), true, nil
+		}
+	}
+	sub, err := readSubscriber(key, raw, &readAll)
+	if err != nil || !exact(sub) {
+		return "", false, err
+	}
+	return sub.Email, true, nil
 }
 
 // CountSubscribers counts the subscribers on list (any list when empty)
 // with status (any status when empty), with the same meaning as the List
 // and Status of a SubscriberQuery.
 func (s *Store) CountSubscribers(list string, status subscribers.Status) (int, error) {
-	quick, exact, err := subscriberFilter(SubscriberQuery{List: list, Status: status})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSubscribers)
-		if list == "" && status == "" {
-			n = b.Stats().KeyN
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			if !quick(v) {
-				return nil
-			}
-			var sub subscribers.Subscriber
-			if _, err := getJSON(b, k, &sub); err != nil {
-				return err
-			}
-			if exact(sub) {
-				n++
-			}
+	if list == "" && status == "" {
+		n := 0
+		err := s.db.View(func(tx *bolt.Tx) error {
+			n = tx.Bucket(bucketSubscribers).Stats().KeyN
 			return nil
 		})
+		return n, err
+	}
+	q := SubscriberQuery{List: list, Status: status}
+	n := 0
+	err := s.walkSubscribers(q, func(k, v []byte, exact func(subscribers.Subscriber) bool) (bool, error) {
+		_, ok, err := matchSubscriber(k, v, q, exact)
+		if ok {
+			n++
+		}
+		return ok, err
 	})
 	return n, err
 }
