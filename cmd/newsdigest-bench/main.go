@@ -1,19 +1,25 @@
 // Command newsdigest-bench measures the delivery engine against a discard
 // SMTP server: it seeds N confirmed subscribers in a temporary database,
 // builds one realistic edition (ten stories, about 24 KB on the wire) and
-// sends it through the real engine (ledger with group commit, rate limiter
-// at no limit, per-recipient personalization, W workers with reused SMTP
-// sessions). It then pushes the same number of identical pre-rendered
-// messages over the same number of connections with net/smtp, the raw
-// baseline, and prints for both: messages per second, CPU µs per message
-// of the sending process (getrusage), its peak RSS (VmHWM) and the
-// message size on the wire, and the engine-to-baseline throughput ratio.
+// runs three phases, each in its own child process so that its CPU and
+// peak RSS are its own:
 //
-// Each sender runs in its own child process so that its CPU and peak RSS
-// are its own. By default the discard server is Postfix's smtp-sink when
+//   - ceiling: a minimal pipelined SMTP client (RFC 2920) pushes the
+//     engine's message, rendered and dot-stuffed once, over the same
+//     number of connections: the sink's own ceiling for this message;
+//   - engine: the real engine (ledger with group commit, rate limiter at
+//     no limit, per-recipient personalization, W workers with reused SMTP
+//     sessions);
+//   - baseline: the same pre-rendered messages with net/smtp.
+//
+// It prints for each messages per second, CPU µs per message of the
+// sending process (getrusage), its peak RSS (VmHWM), the message size on
+// the wire and the sink's CPU, the engine-to-ceiling and
+// engine-to-baseline throughput ratios, and where memory and system calls
+// go. By default the discard server is Postfix's smtp-sink when
 // /usr/sbin/smtp-sink exists, else a Go sink in a separate process.
 //
-//	go run ./cmd/newsdigest-bench [-n 100000] [-workers 8] [-smtp HOST:PORT]
+//	go run ./cmd/newsdigest-bench [-n 100000] [-workers 8] [-phases ceiling,engine,baseline] [-rounds 1] [-smtp HOST:PORT]
 package main
 
 import (
