@@ -77,7 +77,15 @@ type Claims struct {
 // hmac.Equal. A token for a 32-hex-digit subject and a short list name is
 // about 70 characters long.
 type Signer struct {
-	pool sync.Pool // of hash.Hash keyed with the secret
+	pool sync.Pool // of *macState keyed with the secret
+}
+
+// macState is an HMAC-SHA256 keyed with a Signer's secret and the space
+// to compute one MAC without allocating.
+type macState struct {
+	h   hash.Hash
+	in  []byte // what the MAC covers
+	sum []byte
 }
 
 // NewSigner returns a Signer keyed with secret, which must be at least
@@ -88,7 +96,9 @@ func NewSigner(secret []byte) (*Signer, error) {
 	}
 	key := append([]byte(nil), secret...)
 	s := &Signer{}
-	s.pool.New = func() any { return hmac.New(sha256.New, key) }
+	s.pool.New = func() any {
+		return &macState{h: hmac.New(sha256.New, key), in: make([]byte, 0, 128), sum: make([]byte, 0, sha256.Size)}
+	}
 	return s, nil
 }
 
@@ -98,30 +108,50 @@ func NewSigner(secret []byte) (*Signer, error) {
 // Sign panics if p is empty or longer than 255 bytes: purposes are
 // constants, so that is a programming error.
 func (s *Signer) Sign(p Purpose, subject string, list string, expires time.Time) string {
+	var buf [128]byte
+	return string(s.AppendSign(buf[:0], p, subject, list, expires))
+}
+
+// AppendSign appends the token Sign returns to dst and returns the
+// extended slice (a URL built around a token costs one allocation).
+func (s *Signer) AppendSign(dst []byte, p Purpose, subject string, list string, expires time.Time) []byte {
 	if len(p) == 0 || len(p) > 255 {
 		panic(fmt.Sprintf("subscribers: Sign: bad purpose %q", p))
 	}
-	payload := make([]byte, 0, 3+2*binary.MaxVarintLen64+len(subject)+len(list)+binary.MaxVarintLen64)
+	var buf [96]byte
+	payload := buf[:0]
 	var flags byte
-	subj := []byte(subject)
-	if isLowerHex(subject) {
+	hexSubject := isLowerHex(subject)
+	if hexSubject {
 		flags |= flagHexSubject
-		subj, _ = hex.DecodeString(subject)
 	}
 	payload = append(payload, tokenVersion, purposeCodes[p], flags)
-	payload = binary.AppendUvarint(payload, uint64(len(subj)))
-	payload = append(payload, subj...)
+	if hexSubject {
+		payload = binary.AppendUvarint(payload, uint64(len(subject)/2))
+		for i := 0; i < len(subject); i += 2 {
+			payload = append(payload, unhex(subject[i])<<4|unhex(subject[i+1]))
+		}
+	} else {
+		payload = binary.AppendUvarint(payload, uint64(len(subject)))
+		payload = append(payload, subject...)
+	}
 	payload = binary.AppendUvarint(payload, uint64(len(list)))
 	payload = append(payload, list...)
 	payload = binary.AppendUvarint(payload, expiryUnix(expires))
 
-	mac := s.mac(p, payload)
-	n := b64.EncodedLen(len(payload))
-	out := make([]byte, n+1+b64.EncodedLen(len(mac)))
-	b64.Encode(out, payload)
-	out[n] = '.'
-	b64.Encode(out[n+1:], mac)
-	return string(out)
+	var sum [sha256.Size]byte
+	mac := s.appendMAC(sum[:0], p, payload)[:macLen]
+	dst = b64.AppendEncode(dst, payload)
+	dst = append(dst, '.')
+	return b64.AppendEncode(dst, mac)
+}
+
+// unhex is the value of a lower-case hex digit.
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'a' + 10
 }
 
 // Verify checks that token was made by Sign with this secret for purpose p
@@ -147,7 +177,8 @@ func (s *Signer) Verify(p Purpose, token string, now time.Time) (Claims, error) 
 		return Claims{}, ErrBadToken
 	}
 	gotMAC, err := b64.DecodeString(encMAC)
-	if err != nil || !hmac.Equal(gotMAC, s.mac(p, payload)) {
+	var sum [sha256.Size]byte
+	if err != nil || !hmac.Equal(gotMAC, s.appendMAC(sum[:0], p, payload)[:macLen]) {
 		return Claims{}, ErrBadToken
 	}
 	// The payload is authentic from here on; still parse it defensively.
@@ -161,15 +192,19 @@ func (s *Signer) Verify(p Purpose, token string, now time.Time) (Claims, error) 
 	return c, nil
 }
 
-func (s *Signer) mac(p Purpose, payload []byte) []byte {
-	h := s.pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte{byte(len(p))})
-	h.Write([]byte(p))
-	h.Write(payload)
-	sum := h.Sum(nil)
-	s.pool.Put(h)
-	return sum[:macLen]
+// appendMAC appends HMAC-SHA256(secret, len(p) || p || payload), all 32
+// bytes, to dst.
+func (s *Signer) appendMAC(dst []byte, p Purpose, payload []byte) []byte {
+	m := s.pool.Get().(*macState)
+	// The hash is an interface: what it reads escapes, so it reads the
+	// state's own copy, not the caller's (stack) memory.
+	m.in = append(append(append(m.in[:0], byte(len(p))), p...), payload...)
+	m.h.Reset()
+	m.h.Write(m.in)
+	m.sum = m.h.Sum(m.sum[:0])
+	dst = append(dst, m.sum...)
+	s.pool.Put(m)
+	return dst
 }
 
 func parsePayload(b []byte) (c Claims, code byte, ok bool) {

@@ -83,15 +83,19 @@ func (s *Signer) SignBounce(subscriberID, list string, slot time.Time) (token st
 	if len(subscriberID) != 32 || !isLowerHex(subscriberID) {
 		return "", false
 	}
-	var buf [verpPayloadLen + sha256.Size]byte
-	p := buf[:verpPayloadLen]
+	var raw [verpPayloadLen + verpMACLen]byte
+	p := raw[:verpPayloadLen]
 	binary.BigEndian.PutUint32(p[0:4], uint32(slot.Unix()/60))
 	h := listHash(list)
 	copy(p[4:6], h[:])
-	hex.Decode(p[6:22], []byte(subscriberID))
-	mac := s.mac(PurposeBounce, p)
-	raw := append(p, mac[:verpMACLen]...)
-	return b32.EncodeToString(raw), true
+	for i := range 16 {
+		p[6+i] = unhex(subscriberID[2*i])<<4 | unhex(subscriberID[2*i+1])
+	}
+	var sum [sha256.Size]byte
+	copy(raw[verpPayloadLen:], s.appendMAC(sum[:0], PurposeBounce, p))
+	var out [VERPTokenLen]byte
+	b32.Encode(out[:], raw[:])
+	return string(out[:]), true
 }
 
 // VerifyBounce checks a VERP token (any letter case) and returns its
@@ -105,7 +109,8 @@ func (s *Signer) VerifyBounce(token string) (BounceClaims, error) {
 		return BounceClaims{}, ErrBadToken
 	}
 	p, got := raw[:verpPayloadLen], raw[verpPayloadLen:]
-	if !hmac.Equal(got, s.mac(PurposeBounce, p)[:verpMACLen]) {
+	var sum [sha256.Size]byte
+	if !hmac.Equal(got, s.appendMAC(sum[:0], PurposeBounce, p)[:verpMACLen]) {
 		return BounceClaims{}, ErrBadToken
 	}
 	c := BounceClaims{
