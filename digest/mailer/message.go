@@ -239,26 +239,42 @@ func isPlainAddress(s string) bool {
 // returns the address and the To field's value as go-mail writes it
 // (net/mail's formatting), checked against the line limit.
 func toAddress(to, name string) (*mail.Address, string, error) {
-	addr, err := bareAddress("to", to)
+	addr, v, err := toField(to, name)
 	if err != nil {
 		return nil, "", err
 	}
-	a := &mail.Address{Name: strings.TrimSpace(name), Address: addr}
-	v := a.String()
-	if err := checkFolded("To", v); err != nil {
-		return nil, "", err
+	return &mail.Address{Name: strings.TrimSpace(name), Address: addr}, v, nil
+}
+
+// toField is toAddress returning the bare address as a string.
+func toField(to, name string) (addr, value string, err error) {
+	addr, err = bareAddress("to", to)
+	if err != nil {
+		return "", "", err
 	}
-	return a, v, nil
+	a := mail.Address{Name: strings.TrimSpace(name), Address: addr}
+	v := formatAddress(&a)
+	if err := checkFolded("To", v); err != nil {
+		return "", "", err
+	}
+	return addr, v, nil
 }
 
 // unsubscribeValue checks an unsubscribe URL and mailto (either may be
 // empty) and returns the List-Unsubscribe value, "" when both are empty.
 func unsubscribeValue(u, mailto string) (string, error) {
+	return unsubscribeValueWith(nil, u, mailto)
+}
+
+// unsubscribeValueWith is unsubscribeValue remembering in c (if not nil)
+// the prefixes of URLs found good, so that the URLs of a send, which
+// differ only in their tokens, are parsed once (see urlChecks).
+func unsubscribeValueWith(c *urlChecks, u, mailto string) (string, error) {
 	if u == "" && mailto == "" {
 		return "", nil
 	}
 	if u != "" {
-		if err := checkUnsubscribeURL(u); err != nil {
+		if err := c.check(urlUnsubscribe, u); err != nil {
 			return "", err
 		}
 	}
@@ -267,8 +283,7 @@ func unsubscribeValue(u, mailto string) (string, error) {
 		if len(mt) < 7 || !strings.EqualFold(mt[:7], "mailto:") {
 			mt = "mailto:" + mt
 		}
-		pu, err := url.Parse(mt)
-		if err != nil || pu.Opaque == "" || strings.ContainsAny(mt, " <>,") {
+		if err := c.check(urlMailto, mt); err != nil {
 			return "", fmt.Errorf("mailer: unsubscribe mailto %q: not a mailto URI", mailto)
 		}
 	}
@@ -290,6 +305,16 @@ func unsubscribeValue(u, mailto string) (string, error) {
 // checkValue refuses control characters (CR and LF above all) in a header
 // value. Nothing is cleaned silently: a bad value is an error.
 func checkValue(name, v string) error {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x7f {
+			return checkValueRunes(name, v) // the error, or non-ASCII
+		}
+	}
+	return nil
+}
+
+// checkValueRunes is checkValue for values that are not plain ASCII.
+func checkValueRunes(name, v string) error {
 	if i := strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }); i >= 0 {
 		return fmt.Errorf("mailer: %s: control character %q at byte %d (CR, LF and other controls are refused in headers)", name, v[i], i)
 	}
@@ -327,6 +352,18 @@ func checkMessageID(id string) error {
 	}
 	return nil
 }
+
+// checkMailtoURI accepts what unsubscribeValue takes for a mailto URI
+// (mt starts with "mailto:"); the caller words the error.
+func checkMailtoURI(mt string) error {
+	pu, err := url.Parse(mt)
+	if err != nil || pu.Opaque == "" || strings.ContainsAny(mt, " <>,") {
+		return errNotMailto
+	}
+	return nil
+}
+
+var errNotMailto = errors.New("mailer: not a mailto URI")
 
 // checkUnsubscribeURL allows https, and http only for loopback hosts used
 // by tests and the demo.

@@ -40,6 +40,10 @@ type Template struct {
 	from   string   // the From address: the envelope sender by default
 	domain string   // the From address's domain: new Message-IDs
 	size   int      // bytes of everything but the recipient's fields and values
+
+	// What Append works out once for many messages.
+	checks urlChecks // unsubscribe URL and mailto prefixes found good
+	date   dateField // the last Date value
 }
 
 // tmplOp is one piece of a Template's message, in order: fixed bytes, or
@@ -325,7 +329,7 @@ func (t *Template) Append(dst []byte, r *Recipient, body Body) ([]byte, Envelope
 	); err != nil {
 		return dst, Envelope{}, err
 	}
-	to, toValue, err := toAddress(r.To, r.ToName)
+	to, toValue, err := toField(r.To, r.ToName)
 	if err != nil {
 		return dst, Envelope{}, err
 	}
@@ -346,11 +350,11 @@ func (t *Template) Append(dst []byte, r *Recipient, body Body) ([]byte, Envelope
 	if err := checkMessageID(id); err != nil {
 		return dst, Envelope{}, err
 	}
-	unsub, err := unsubscribeValue(r.UnsubscribeURL, r.UnsubscribeMailto)
+	unsub, err := unsubscribeValueWith(&t.checks, r.UnsubscribeURL, r.UnsubscribeMailto)
 	if err != nil {
 		return dst, Envelope{}, err
 	}
-	env := Envelope{From: envFrom, To: []string{smtpAddress(to.Address)}, MessageID: "<" + id + ">"}
+	env := Envelope{From: envFrom, To: []string{smtpAddress(to)}, MessageID: "<" + id + ">"}
 	date := r.Date
 	if date.IsZero() {
 		date = time.Now()
@@ -366,7 +370,7 @@ func (t *Template) Append(dst []byte, r *Recipient, body Body) ([]byte, Envelope
 		case slotDate:
 			// go-mail's SetDateWithValue format, one short line.
 			dst = append(dst, "Date: "...)
-			dst = date.AppendFormat(dst, time.RFC1123Z)
+			dst = t.date.appendDate(dst, date)
 			dst = append(dst, "\r\n"...)
 		case slotUnsubscribe:
 			if unsub != "" {
