@@ -100,10 +100,22 @@ func TestSignMatchesFormat(t *testing.T) {
 		}
 	}
 	slot := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
+	for _, id := range []string{"", "abc", strings.ToUpper(testID), testID + "00", "g" + testID[1:]} {
+		if tok, ok := s.SignBounce(id, "daily", slot); ok || tok != "" {
+			t.Errorf("SignBounce(%q) = %q, %v; want no token", id, tok, ok)
+		}
+		if got, ok := s.AppendSignBounce([]byte("b+"), id, "daily", slot); ok || string(got) != "b+" {
+			t.Errorf("AppendSignBounce(%q) = %q, %v; want b+ and false", id, got, ok)
+		}
+	}
 	for _, list := range []string{"", "daily", "ünï"} {
 		got, ok := s.SignBounce(testID, list, slot)
-		if want := refSignBounce(testSecret, testID, list, slot); !ok || got != want {
+		want := refSignBounce(testSecret, testID, list, slot)
+		if !ok || got != want {
 			t.Errorf("SignBounce(%q) = %q, %v; want %q", list, got, ok, want)
+		}
+		if got, ok := s.AppendSignBounce([]byte("b+"), testID, list, slot); !ok || string(got) != "b+"+want {
+			t.Errorf("AppendSignBounce(%q) = %q, %v; want %q", list, got, ok, "b+"+want)
 		}
 	}
 }

@@ -80,8 +80,19 @@ func listHash(list string) [2]byte {
 // ID is not the 32 lower-case hex digits the store assigns (an ID given by
 // an import, for example): such a subscriber gets the plain bounce address.
 func (s *Signer) SignBounce(subscriberID, list string, slot time.Time) (token string, ok bool) {
-	if len(subscriberID) != 32 || !isLowerHex(subscriberID) {
+	var buf [VERPTokenLen]byte
+	out, ok := s.AppendSignBounce(buf[:0], subscriberID, list, slot)
+	if !ok {
 		return "", false
+	}
+	return string(out), true
+}
+
+// AppendSignBounce appends the token SignBounce returns to dst and
+// returns the extended slice, or dst and false when SignBounce would.
+func (s *Signer) AppendSignBounce(dst []byte, subscriberID, list string, slot time.Time) ([]byte, bool) {
+	if len(subscriberID) != 32 || !isLowerHex(subscriberID) {
+		return dst, false
 	}
 	var raw [verpPayloadLen + verpMACLen]byte
 	p := raw[:verpPayloadLen]
@@ -93,9 +104,7 @@ func (s *Signer) SignBounce(subscriberID, list string, slot time.Time) (token st
 	}
 	var sum [sha256.Size]byte
 	copy(raw[verpPayloadLen:], s.appendMAC(sum[:0], PurposeBounce, p))
-	var out [VERPTokenLen]byte
-	b32.Encode(out[:], raw[:])
-	return string(out[:]), true
+	return b32.AppendEncode(dst, raw[:]), true
 }
 
 // VerifyBounce checks a VERP token (any letter case) and returns its
