@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wneessen/go-mail"
 
@@ -20,7 +21,8 @@ import (
 // composer holds what every message of one edition shares, worked out
 // once (per Deliver run, preview or dry run) instead of per message: the
 // From's domain, the unsubscribe mailto, the List-Id, the Feedback-ID,
-// and one compiled mailer.Template per prepared variant, so that a
+// the bases of the recipient's links and return path, and one compiled
+// mailer.Template per prepared variant, so that a
 // recipient's message is appended bytes (mailer.Template.Append), not a
 // go-mail message built and encoded. It is safe for concurrent use.
 type composer struct {
@@ -35,6 +37,11 @@ type composer struct {
 	// randomIDs gives every message a new random Message-ID instead of
 	// the recipient's for the edition (test copies: see messageID).
 	randomIDs bool
+	// What the recipient's links and return path share (see recipient
+	// and returnPath).
+	unsubBase, prefsBase  string // BASE/unsubscribe/, BASE/preferences/
+	verpLocal, verpDomain string // "local+" and "@domain" of the bounce address
+	verpOK                bool   // the bounce address takes a VERP token
 
 	mu     sync.Mutex
 	tmpls  map[*render.Prepared]*compiled
@@ -63,12 +70,50 @@ func (e *Engine) newComposer(list subscribers.List, ed digest.Edition) (*compose
 	if mailto == "" {
 		mailto = from.Address
 	}
-	return &composer{
+	base := strings.TrimRight(e.BaseURL, "/")
+	c := &composer{
 		e: e, list: list, ed: ed, domain: domain, mailto: mailto,
 		mailtoSubj: mailto + "?subject=" + url.PathEscape("unsubscribe "),
 		listID:     fmt.Sprintf("%s <%s.%s>", list.Title, list.Name, domain),
 		feedbackID: fmt.Sprintf("%s:%s:newsdigest", ed.ID, list.Name),
-	}, nil
+		unsubBase:  base + "/unsubscribe/",
+		prefsBase:  base + "/preferences/",
+	}
+	// VERPAddress judges the bounce address and the token's length,
+	// which is always VERPTokenLen.
+	if _, err := subscribers.VERPAddress(e.BounceAddress, strings.Repeat("a", subscribers.VERPTokenLen)); err == nil {
+		local, domain, _ := strings.Cut(e.BounceAddress, "@")
+		c.verpLocal, c.verpDomain, c.verpOK = local+"+", "@"+domain, true
+	}
+	return c, nil
+}
+
+// recipient is e.Recipient(c.list, sub), each link built in one
+// allocation.
+func (c *composer) recipient(sub subscribers.Subscriber) render.Recipient {
+	e := c.e
+	rc := render.Recipient{Name: sub.Name, Email: sub.Email}
+	if e.Signer != nil && sub.ID != "" {
+		var b [256]byte
+		rc.UnsubscribeURL = string(e.Signer.AppendSign(append(b[:0], c.unsubBase...), subscribers.PurposeUnsubscribe, sub.ID, c.list.Name, time.Time{}))
+		rc.PreferencesURL = string(e.Signer.AppendSign(append(b[:0], c.prefsBase...), subscribers.PurposePreferences, sub.ID, c.list.Name, time.Time{}))
+	}
+	return rc
+}
+
+// returnPath is e.ReturnPath(c.list, c.ed, sub) in one allocation.
+func (c *composer) returnPath(sub subscribers.Subscriber) string {
+	e := c.e
+	if e.BounceAddress == "" {
+		return ""
+	}
+	if e.Signer != nil && c.verpOK {
+		var b [128]byte
+		if out, ok := e.Signer.AppendSignBounce(append(b[:0], c.verpLocal...), sub.ID, c.list.Name, c.ed.Slot); ok {
+			return string(append(out, c.verpDomain...))
+		}
+	}
+	return e.BounceAddress
 }
 
 // template returns prep's compiled template: the header fields every
@@ -113,7 +158,7 @@ func (c *composer) message(prep *render.Prepared, sub subscribers.Subscriber, bu
 	if err != nil {
 		return mailer.Envelope{}, nil, err
 	}
-	rc := e.Recipient(c.list, sub)
+	rc := c.recipient(sub)
 	v := prep.Values(rc)
 	r := mailer.Recipient{
 		To:             sub.Email,
@@ -121,7 +166,7 @@ func (c *composer) message(prep *render.Prepared, sub subscribers.Subscriber, bu
 		Date:           e.now(),
 		MessageID:      c.messageID(sub),
 		UnsubscribeURL: rc.UnsubscribeURL,
-		ReturnPath:     e.ReturnPath(c.list, c.ed, sub),
+		ReturnPath:     c.returnPath(sub),
 	}
 	if rc.UnsubscribeURL != "" {
 		r.UnsubscribeMailto = c.mailtoSubj + url.PathEscape(rc.UnsubscribeURL[strings.LastIndexByte(rc.UnsubscribeURL, '/')+1:])
