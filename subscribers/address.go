@@ -21,6 +21,46 @@ var ErrInvalidEmail = errors.New("invalid email address")
 // domain labels that are empty, longer than 63 octets or that start or end
 // with '-', local parts over 64 octets, and anything over 254 octets.
 func NormalizeEmail(s string) (string, error) {
+	if isPlainAddress(s) {
+		// What the checks below let through unchanged, but for the
+		// case, without net/mail's parse: stored addresses, read back
+		// on every send, are all like this.
+		return strings.ToLower(s), nil
+	}
+	return normalizeEmail(s)
+}
+
+// isPlainAddress reports whether s is a dot-atom local part of at most 64
+// octets of letters, digits and !#$%&'*+/=?^_`{|}~.-, "@", and a domain
+// validDomain accepts made of letters, digits, '-' and '.', at most 254
+// octets in all: an address NormalizeEmail only lower-cases.
+func isPlainAddress(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at > 64 || len(s) > 254 {
+		return false
+	}
+	local, domain := s[:at], s[at+1:]
+	if local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
+		return false
+	}
+	for i := 0; i < len(local); i++ {
+		c := local[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' ||
+			strings.IndexByte("!#$%&'*+/=?^_`{|}~", c) >= 0) {
+			return false
+		}
+	}
+	for i := 0; i < len(domain); i++ {
+		c := domain[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return validDomain(domain)
+}
+
+// normalizeEmail is NormalizeEmail for any input.
+func normalizeEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "":

@@ -71,3 +71,57 @@ func TestNormalizeEmail(t *testing.T) {
 		}
 	})
 }
+
+// TestNormalizeEmailShortcut checks that the plain-address shortcut
+// answers as the full checks do.
+func TestNormalizeEmailShortcut(t *testing.T) {
+	for _, s := range []string{
+		"a@example.com", "Alice.Smith+news@Example.COM", "reader0000001@example1.org", "a@b.c",
+		"!#$%&'*+/=?^_`{|}~-@x-y.example", strings.Repeat("l", 64) + "@example.com", strings.Repeat("l", 65) + "@example.com",
+		"a@" + strings.Repeat("d", 63) + ".example", "a@" + strings.Repeat("d", 64) + ".example",
+		"a@" + strings.Repeat("d.", 126) + "ex", "a@" + strings.Repeat("d.", 127) + "ex",
+		".a@example.com", "a.@example.com", "a..b@example.com", "a@.example.com", "a@example.com.", "a@example..com",
+		"a@-example.com", "a@example-.com", "a@example", "@example.com", "a@", "a", "", "a@b@example.com",
+		"a b@example.com", " a@example.com", "a@example.com ", "a@[192.0.2.1]", "a@exa_mple.com", "\"a\"@example.com",
+		"a@bücher.example", "ä@example.com", "a(b)@example.com", "a@example.com\r\n", "A@EXAMPLE.COM",
+	} {
+		got, err := NormalizeEmail(s)
+		want, werr := normalizeEmail(s)
+		if got != want || (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; the full checks say %q, %v", s, got, err, want, werr)
+		}
+	}
+	if !isPlainAddress("reader0000001@example1.org") {
+		t.Error("a plain address is not taken for one: the shortcut is never used")
+	}
+}
+
+// FuzzNormalizeEmail checks the plain-address shortcut against the full
+// checks.
+func FuzzNormalizeEmail(f *testing.F) {
+	for _, s := range []string{"a@example.com", "A.b+c@Ex-ample.ORG", "a..b@x.y", "a@x", "a@-x.y", "ä@x.y", " a@x.y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := NormalizeEmail(s)
+		want, werr := normalizeEmail(s)
+		if got != want || (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+			t.Fatalf("NormalizeEmail(%q) = %q, %v; the full checks say %q, %v", s, got, err, want, werr)
+		}
+	})
+}
+
+// BenchmarkNormalizeEmail measures a stored address read back (as the
+// ledger does per record) and one the full checks must judge.
+func BenchmarkNormalizeEmail(b *testing.B) {
+	for _, s := range []string{"reader0000001@example1.org", " Ann.Smith@Bücher.example "} {
+		b.Run(strings.TrimSpace(s), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := NormalizeEmail(s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
