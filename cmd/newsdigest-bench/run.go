@@ -142,8 +142,12 @@ func bench(o options) error {
 		return enc.Encode(out)
 	}
 	w := os.Stdout
-	fmt.Fprintf(w, "newsdigest-bench: %d subscribers, %d workers, ceiling and baseline over %d connections, sink %s, %d CPUs, %s, GOGC=%s GOMEMLIMIT=%s\n",
-		o.n, o.workers, o.conns, sinkName, runtime.NumCPU(), runtime.Version(), orDefault(os.Getenv("GOGC")), orDefault(os.Getenv("GOMEMLIMIT")))
+	conns := ""
+	if slices.Contains(o.phases, "ceiling") || slices.Contains(o.phases, "baseline") {
+		conns = fmt.Sprintf(", %d connections (ceiling, baseline)", o.conns)
+	}
+	fmt.Fprintf(w, "newsdigest-bench: %d subscribers, %d workers%s, sink %s, %d CPUs, %s, GOGC=%s GOMEMLIMIT=%s\n",
+		o.n, o.workers, conns, sinkName, runtime.NumCPU(), runtime.Version(), orDefault(os.Getenv("GOGC")), orDefault(os.Getenv("GOMEMLIMIT")))
 	if o.rounds > 1 {
 		fmt.Fprintf(w, "median of %d rounds (each runs %s in this order)\n", o.rounds, strings.Join(o.phases, ", "))
 	}
