@@ -188,3 +188,29 @@ func (plainBody) AppendPart(dst []byte, _ bool, lits [][]byte, _ func([]byte, st
 	}
 	return dst
 }
+
+// BenchmarkURLChecks compares checking a recipient's List-Unsubscribe
+// URL and mailto with the plain checks and with urlChecks that have
+// seen the send's links.
+func BenchmarkURLChecks(b *testing.B) {
+	tok := "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA.abc_def-ghi"
+	u := "https://harbourgazette.example/unsubscribe/" + tok
+	mt := "mailto:digest@harbourgazette.example?subject=unsubscribe%20" + tok
+	b.Run("plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if checkUnsubscribeURL(u) != nil || checkMailtoURI(mt) != nil {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("urlChecks", func(b *testing.B) {
+		var c urlChecks
+		b.ReportAllocs()
+		for b.Loop() {
+			if c.check(urlUnsubscribe, u) != nil || c.check(urlMailto, mt) != nil {
+				b.Fatal("refused")
+			}
+		}
+	})
+}
