@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -462,7 +461,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	r := &run{
 		e: e, list: list, ed: ed, prep: prep, comp: comp,
 		stopCtx: stopCtx, stop: stop,
-		records:  make(chan record, workers*4),
+		out:      newOutbox(workers),
 		window:   newFailWindow(PauseWindow),
 		gate:     newDomainGate(e.DomainConcurrency),
 		variants: &variants{e: e, list: list, ed: ed, view: e.SentView},
@@ -538,19 +537,17 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	}()
 
 	var wg sync.WaitGroup
-	var running atomic.Int64 // workers still in their loop
-	running.Store(int64(workers))
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer running.Add(-1)
+			defer r.out.workerDone()
 			w := &worker{r: r, done: make(chan error, 1)}
 			defer w.close()
 			w.loop(jobs)
 		}()
 	}
-	go func() { wg.Wait(); close(r.records) }()
+	go func() { wg.Wait(); r.out.close() }()
 
 	// Ledger writer: group commit. It gathers outcomes until every worker
 	// still running waits on one of them (no other sent message can come
@@ -572,43 +569,11 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	for rec := range r.records {
-		batch = append(batch[:0], rec)
-		waiters := 0
-		if rec.done != nil {
-			waiters++
+	for {
+		var ok bool
+		if batch, ok = r.out.take(groupWait, timer, batch); !ok {
+			break
 		}
-		if groupWait > 0 {
-			timer.Reset(groupWait)
-		}
-	gather:
-		for len(batch) < cap(batch) && waiters < int(running.Load()) {
-			if groupWait <= 0 {
-				select {
-				case rec, ok := <-r.records:
-					if !ok {
-						break gather
-					}
-					batch = append(batch, rec)
-					continue
-				default:
-					break gather
-				}
-			}
-			select {
-			case rec, ok := <-r.records:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, rec)
-				if rec.done != nil {
-					waiters++
-				}
-			case <-timer.C:
-				break gather
-			}
-		}
-		timer.Stop()
 		ds = ds[:0]
 		var hist map[string][]string
 		for _, rec := range batch {
@@ -689,6 +654,110 @@ func (e *Engine) pause(id, reason string) {
 	}
 }
 
+// outbox is where workers leave outcomes for the ledger writer. The
+// writer sleeps until the first outcome of a group arrives, then until the
+// group is complete (every running worker waits on an outcome in it, it
+// holds maxGroup, or the workers are all done) or the group wait has
+// passed: it wakes about twice per commit, not once per outcome.
+type outbox struct {
+	mu      sync.Mutex
+	recs    []record
+	waiters int // outcomes in recs whose worker waits for their commit
+	running int // workers still in their loop
+	closed  bool
+	kick    chan struct{} // cap 1: the writer has something to look at
+}
+
+func newOutbox(workers int) *outbox {
+	return &outbox{running: workers, kick: make(chan struct{}, 1), recs: make([]record, 0, maxGroup)}
+}
+
+// completeLocked says whether no outcome worth waiting for can come.
+func (o *outbox) completeLocked() bool {
+	return o.closed || len(o.recs) >= maxGroup || o.waiters > 0 && o.waiters >= o.running
+}
+
+func (o *outbox) signal() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// put leaves an outcome; rec.done, when set, gets the commit's error.
+func (o *outbox) put(rec record) {
+	o.mu.Lock()
+	o.recs = append(o.recs, rec)
+	if rec.done != nil {
+		o.waiters++
+	}
+	wake := len(o.recs) == 1 || o.completeLocked()
+	o.mu.Unlock()
+	if wake {
+		o.signal()
+	}
+}
+
+// workerDone tells that a worker left its loop: it puts nothing more.
+func (o *outbox) workerDone() {
+	o.mu.Lock()
+	o.running--
+	wake := len(o.recs) > 0 && o.completeLocked()
+	o.mu.Unlock()
+	if wake {
+		o.signal()
+	}
+}
+
+// close tells that every worker is done.
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	o.signal()
+}
+
+// take waits for a group of outcomes (see outbox) and moves it to
+// dst[:0]; false when the outbox is closed and empty. wait ≤ 0 takes what
+// is there as soon as there is something.
+func (o *outbox) take(wait time.Duration, timer *time.Timer, dst []record) ([]record, bool) {
+	for {
+		o.mu.Lock()
+		n, closed := len(o.recs), o.closed
+		o.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if closed {
+			return dst[:0], false
+		}
+		<-o.kick
+	}
+	if wait > 0 {
+		timer.Reset(wait)
+		defer timer.Stop()
+	}
+	for {
+		o.mu.Lock()
+		if wait <= 0 || o.completeLocked() {
+			break
+		}
+		o.mu.Unlock()
+		select {
+		case <-o.kick:
+			continue
+		case <-timer.C:
+			o.mu.Lock()
+		}
+		break
+	}
+	dst = append(dst[:0], o.recs...)
+	clear(o.recs) // drop the references to stories and channels
+	o.recs, o.waiters = o.recs[:0], 0
+	o.mu.Unlock()
+	return dst, true
+}
+
 // run is the state one Deliver call shares between its workers.
 type run struct {
 	e       *Engine
@@ -698,7 +767,7 @@ type run struct {
 	comp    *composer // per-edition message parts
 	stopCtx context.Context
 	stop    context.CancelCauseFunc
-	records chan record
+	out     *outbox // outcomes on their way to the ledger writer
 	window  *failWindow
 	gate    *domainGate
 	// variants renders each distinct copy once (per-subscriber content).
@@ -895,10 +964,10 @@ func (w *worker) loop(jobs <-chan job) {
 		switch {
 		case !final: // still queued
 		case d.Status == digest.DeliverySent:
-			r.records <- record{d: d, done: w.done, stories: cur.stories}
+			r.out.put(record{d: d, done: w.done, stories: cur.stories})
 			w.wait = true
 		default:
-			r.records <- record{d: d}
+			r.out.put(record{d: d})
 		}
 		cur = next
 	}
@@ -916,7 +985,7 @@ func (w *worker) take(j job) *outgoing {
 	}
 	d, env, parts, stories, ready := w.prepare(j)
 	if !ready {
-		r.records <- record{d: d}
+		r.out.put(record{d: d})
 		return nil
 	}
 	// The parts point into w.buf: keep them there, compose the next
