@@ -60,8 +60,10 @@ import (
 const listName = "daily"
 
 // defaultWorkers is the engine's default number of SMTP sessions (and
-// the connections of the ceiling and the baseline).
-const defaultWorkers = 8
+// the connections of the ceiling and the baseline): enough for the
+// ledger's commit groups to be large (each worker waits for its previous
+// outcome to be durable) while the sink is already saturated at 8.
+const defaultWorkers = 32
 
 func main() {
 	log.SetFlags(0)
