@@ -488,7 +488,7 @@ func (s *Store) PendingRecipients(editionID, after string, limit int, fn func(d 
 	}
 	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
-		ed, err := getEdition(tx, editionID)
+		list, err := s.editionList(tx, editionID)
 		if err != nil {
 			return err
 		}
@@ -498,7 +498,7 @@ func (s *Store) PendingRecipients(editionID, after string, limit int, fn func(d 
 			var sub subscribers.Subscriber
 			if raw := subs.Get(k); raw != nil {
 				var err error
-				r := subRead{fields: readSendFields, list: ed.List, onlyList: true, key: d.Email}
+				r := subRead{fields: readSendFields, list: list, onlyList: true, key: d.Email}
 				if sub, err = readSubscriber(k, raw, &r); err != nil {
 					return false, err
 				}

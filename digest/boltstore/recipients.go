@@ -1,8 +1,10 @@
 package boltstore
 
 import (
+	"bytes"
 	"crypto/rand"
 	"fmt"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -63,4 +65,44 @@ func (s *Store) Secret() ([]byte, error) {
 		return nil, fmt.Errorf("boltstore: %s: secret: %w", s.path, err)
 	}
 	return secret, nil
+}
+
+// editionListCache holds the list of the edition editionList read last
+// and the record it was decoded from: a send reads its edition once per
+// page of recipients.
+type editionListCache struct {
+	mu   sync.Mutex
+	id   string
+	raw  []byte
+	list string
+}
+
+// editionList returns the list of edition id as getEdition would read
+// it, with getEdition's errors, decoding the record only when it is not
+// the one read last.
+func (s *Store) editionList(tx *bolt.Tx, id string) (string, error) {
+	raw := tx.Bucket(bucketEditions).Get([]byte(id))
+	if raw == nil {
+		return "", notFound("edition %q", id)
+	}
+	c := &s.lastEdition
+	c.mu.Lock()
+	list, ok := c.list, c.id == id && bytes.Equal(c.raw, raw)
+	c.mu.Unlock()
+	if ok {
+		// The record decodes as before; its counters are read as
+		// getEdition reads them.
+		if _, _, err := getCounts(tx, id); err != nil {
+			return "", err
+		}
+		return list, nil
+	}
+	e, err := decodeEdition(tx, id, raw)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	c.id, c.raw, c.list = id, append(c.raw[:0], raw...), e.List
+	c.mu.Unlock()
+	return e.List, nil
 }

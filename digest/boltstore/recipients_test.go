@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -257,5 +258,84 @@ func TestPendingRecipientsFields(t *testing.T) {
 	}
 	if got["d@example.org"].Attrs["weekday"] != "fri" || got["d@example.org"].Timezone != "Europe/Paris" {
 		t.Errorf("d@example.org: %+v: weekday and time zone missing", got["d@example.org"])
+	}
+}
+
+// TestEditionList checks the edition list PendingRecipients reads once
+// per run: it follows a changed record and fails as getEdition does.
+func TestEditionList(t *testing.T) {
+	s, _ := mustOpen(t)
+	if _, err := s.CreateEdition(digest.Edition{ID: "e1", List: "daily"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateEdition(digest.Edition{ID: "e2", List: "weekly"}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(id string) (string, error) {
+		var list string
+		err := s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			list, err = s.editionList(tx, id)
+			if err == nil {
+				e, gerr := getEdition(tx, id)
+				if gerr != nil || e.List != list {
+					t.Errorf("editionList(%s) = %q; getEdition: %q, %v", id, list, e.List, gerr)
+				}
+			}
+			return err
+		})
+		return list, err
+	}
+	for _, step := range []struct {
+		id, want string
+		change   func()
+	}{
+		{id: "e1", want: "daily"},
+		{id: "e1", want: "daily"},
+		{id: "e2", want: "weekly"},
+		{id: "e1", want: "other", change: func() {
+			if _, err := s.UpdateEdition("e1", func(e *digest.Edition) error { e.List = "other"; return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{id: "e1", want: "other"},
+	} {
+		if step.change != nil {
+			step.change()
+		}
+		if got, err := read(step.id); err != nil || got != step.want {
+			t.Errorf("editionList(%s) = %q, %v; want %q", step.id, got, err, step.want)
+		}
+	}
+	if _, err := read("missing"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("editionList(missing): %v, want ErrNotFound", err)
+	}
+	// Bad counters fail the cached read as they fail getEdition.
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketEditionCounts).Put([]byte("e1"), []byte{0xff})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := read("e1")
+	var werr error
+	s.db.View(func(tx *bolt.Tx) error { _, werr = getEdition(tx, "e1"); return nil })
+	if err == nil || werr == nil || err.Error() != werr.Error() {
+		t.Errorf("editionList with bad counters: %v, want %v", err, werr)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketEditionCounts).Delete([]byte("e1")); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketEditions).Put([]byte("e1"), []byte(`{"id":"e1","list":5}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = read("e1")
+	s.db.View(func(tx *bolt.Tx) error { _, werr = getEdition(tx, "e1"); return nil })
+	if err == nil || werr == nil || err.Error() != werr.Error() {
+		t.Errorf("editionList of a bad record: %v, want %v", err, werr)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketEditions).Delete([]byte("e1")) }); err != nil {
+		t.Fatal(err)
 	}
 }

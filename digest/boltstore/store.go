@@ -103,6 +103,8 @@ type Store struct {
 
 	db   *bolt.DB
 	path string
+
+	lastEdition editionListCache // see editionList
 }
 
 // Open opens the database at path, creating it (mode 0600) with its buckets
