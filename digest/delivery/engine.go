@@ -32,7 +32,11 @@ type Store interface {
 	PendingDeliveries(editionID, after string, limit int) ([]digest.Delivery, error)
 	// PendingRecipients pages through the queued records with each
 	// recipient's subscriber record and suppression reason, read in one
-	// transaction; fn must only copy.
+	// transaction; fn must only copy. The subscriber need only hold what
+	// a send uses: ID, Email, Name, Timezone, SendHour, Frequency,
+	// Topics, Attrs and the membership of the edition's list (the bbolt
+	// store leaves Consent, Created, Updated and other lists'
+	// memberships out).
 	PendingRecipients(editionID, after string, limit int, fn func(d digest.Delivery, sub subscribers.Subscriber, suppressed string)) (int, error)
 	CountPending(editionID string) (int, error)
 	RecordDeliveries(ds []digest.Delivery) error

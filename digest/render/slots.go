@@ -110,11 +110,14 @@ func compile(s, nonce string) (part, error) {
 }
 
 // Prepared is one rendered edition variant, ready to be personalized for
-// each recipient. It is immutable and safe for concurrent use.
+// each recipient. It is immutable (but for links it remembers it found
+// good) and safe for concurrent use.
 type Prepared struct {
 	Subject string // one line, shared by every recipient
 	html    part
 	text    part
+
+	links linkCheck // recipients' links found good, by prefix
 }
 
 // HTMLSize is the size in bytes of the inlined HTML without recipient
@@ -145,10 +148,10 @@ func (p *Prepared) Values(rc Recipient) Values {
 	name := cleanValue(rc.Name)
 	email := cleanValue(rc.Email)
 	unsub, prefs := rc.UnsubscribeURL, rc.PreferencesURL
-	if !isHTTPURL(unsub) {
+	if !p.links.isHTTPURL(unsub) {
 		unsub = ""
 	}
-	if !isHTTPURL(prefs) {
+	if !p.links.isHTTPURL(prefs) {
 		prefs = ""
 	}
 	v := Values{p: p}
