@@ -315,11 +315,8 @@ func (e *Engine) StartWith(listName string, o StartOptions) (digest.Edition, boo
 	const page = 1000
 	after := ""
 	for n := 1; ; n++ {
-		if rs, ok := e.Store.(releaser); ok && n%16 == 0 {
-			// Queueing reads every subscriber record once.
-			if err := rs.ReleaseMapped(); err != nil {
-				e.log().Warn("releasing database pages", "err", err)
-			}
+		if n%16 == 0 {
+			e.releaseMapped() // queueing reads every subscriber record once
 		}
 		emails, err := e.Store.ConfirmedEmails(list.Name, after, page)
 		if err != nil {
@@ -333,7 +330,18 @@ func (e *Engine) StartWith(listName string, o StartOptions) (digest.Edition, boo
 		}
 		after = emails[len(emails)-1]
 	}
+	e.releaseMapped()
 	return ed, true, nil
+}
+
+// releaseMapped gives back the database pages the process has read, when
+// the store can (see releaser).
+func (e *Engine) releaseMapped() {
+	if rs, ok := e.Store.(releaser); ok {
+		if err := rs.ReleaseMapped(); err != nil {
+			e.log().Warn("releasing database pages", "err", err)
+		}
+	}
 }
 
 // Result sums up one run of Deliver.
@@ -442,6 +450,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	if err != nil {
 		return res, err
 	}
+	e.releaseMapped() // counting walked every queued key's page
 	hs := e.historyStore()
 	if pending == 0 {
 		res.Elapsed = time.Since(start)
@@ -506,11 +515,8 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 				feedErr <- nil
 				return
 			}
-			pages++
-			if rs, ok := e.Store.(releaser); ok && pages%releaseEvery == 0 {
-				if err := rs.ReleaseMapped(); err != nil {
-					e.log().Warn("releasing database pages", "err", err)
-				}
+			if pages++; pages%releaseEvery == 0 {
+				e.releaseMapped()
 			}
 			after = page[len(page)-1].d.Email
 			if hs != nil {
