@@ -61,9 +61,10 @@ const listName = "daily"
 
 // defaultWorkers is the engine's default number of SMTP sessions (and
 // the connections of the ceiling and the baseline): enough for the
-// ledger's commit groups to be large (each worker waits for its previous
-// outcome to be durable) while the sink is already saturated at 8.
-const defaultWorkers = 32
+// ledger's commit groups to be large and for the sink to stay busy while
+// each worker waits for its previous outcome to be durable (the sink
+// alone is saturated at 8).
+const defaultWorkers = 64
 
 func main() {
 	log.SetFlags(0)

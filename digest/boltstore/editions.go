@@ -530,8 +530,18 @@ func (s *Store) CountPending(editionID string) (int, error) {
 			return err
 		}
 		lb, _ := ledger(tx, editionID)
-		if lb.pending != nil {
-			n = lb.pending.Stats().KeyN
+		if lb.pending == nil {
+			return nil
+		}
+		// Count with a cursor, giving back the pages walked now and then:
+		// a million queued addresses span tens of MB of the file.
+		c := lb.pending.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if n++; n%(1<<16) == 0 {
+				if err := s.releaseIn(tx); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

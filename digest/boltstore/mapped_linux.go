@@ -19,11 +19,15 @@ import (
 func (s *Store) ReleaseMapped() error {
 	// bbolt remaps the file only when no read transaction is open, so
 	// the mapping cannot move while this one is.
-	return s.db.View(func(tx *bolt.Tx) error {
-		addr, size := s.db.Info().Data, uintptr(tx.Size())
-		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, addr, size, syscall.MADV_DONTNEED); errno != 0 {
-			return fmt.Errorf("boltstore: release mapped pages: %w", errno)
-		}
-		return nil
-	})
+	return s.db.View(s.releaseIn)
+}
+
+// releaseIn is ReleaseMapped inside a transaction that is open (of any
+// kind: the mapping cannot move while it is).
+func (s *Store) releaseIn(tx *bolt.Tx) error {
+	addr, size := s.db.Info().Data, uintptr(tx.Size())
+	if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, addr, size, syscall.MADV_DONTNEED); errno != 0 {
+		return fmt.Errorf("boltstore: release mapped pages: %w", errno)
+	}
+	return nil
 }

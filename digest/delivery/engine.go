@@ -315,7 +315,7 @@ func (e *Engine) StartWith(listName string, o StartOptions) (digest.Edition, boo
 	const page = 1000
 	after := ""
 	for n := 1; ; n++ {
-		if n%16 == 0 {
+		if n%4 == 0 {
 			e.releaseMapped() // queueing reads every subscriber record once
 		}
 		emails, err := e.Store.ConfirmedEmails(list.Name, after, page)
