@@ -63,6 +63,18 @@ type Pipeliner interface {
 	SendThen(ctx context.Context, env mailer.Envelope, next *mailer.Envelope, parts ...[]byte) error
 }
 
+// Beginner is a Transport that can send a message in two halves (see
+// mailer.Conn.BeginRaw): Begin starts the transaction and sends the
+// content but not its terminator, so the server cannot accept it yet;
+// Finish sends the terminator (and, when next is set, starts next's
+// transaction as Pipeliner does) and reports the outcome; Abort gives a
+// begun message up, and the server drops it.
+type Beginner interface {
+	Begin(ctx context.Context, env mailer.Envelope, parts ...[]byte) error
+	Finish(ctx context.Context, next *mailer.Envelope) error
+	Abort()
+}
+
 // Dialer opens a Transport.
 type Dialer func(ctx context.Context) (Transport, error)
 
@@ -955,11 +967,9 @@ func (w *worker) loop(jobs <-chan job) {
 				break ahead
 			}
 		}
-		if !w.durable() {
-			r.stop(nil)
-			cur = next
-			continue
-		}
+		// send waits for the previous outcome to be durable before the
+		// server can accept cur (with a Beginner, after cur's content is
+		// on its way).
 		if r.stopCtx.Err() != nil {
 			cur = next // stopping: both stay queued
 			continue
@@ -1079,12 +1089,33 @@ func (w *worker) send(email string, d digest.Delivery, env mailer.Envelope, next
 		if !r.gate.acquire(ctx, domain) {
 			return d, false
 		}
-		// Once begun, a transaction finishes even if a stop comes.
+		// Once begun, a transaction finishes even if a stop comes. The
+		// server may accept this message only once the worker's previous
+		// outcome is durable (the crash bound): a Beginner sends the
+		// content first, so the server reads it during that wait, and
+		// the terminator after.
 		var err error
-		if p, ok := w.tr.(Pipeliner); ok && next != nil {
-			err = p.SendThen(context.WithoutCancel(ctx), env, next, parts...)
-		} else {
-			err = w.tr.Send(context.WithoutCancel(ctx), env, parts...)
+		bg, begins := w.tr.(Beginner)
+		if begins {
+			err = bg.Begin(context.WithoutCancel(ctx), env, parts...)
+		}
+		if err == nil {
+			if !w.durable() {
+				if begins {
+					bg.Abort()
+				}
+				r.gate.release(domain)
+				r.stop(nil)
+				return d, false // the ledger failed: still queued
+			}
+			switch p, ok := w.tr.(Pipeliner); {
+			case begins:
+				err = bg.Finish(context.WithoutCancel(ctx), next)
+			case ok && next != nil:
+				err = p.SendThen(context.WithoutCancel(ctx), env, next, parts...)
+			default:
+				err = w.tr.Send(context.WithoutCancel(ctx), env, parts...)
+			}
 		}
 		r.gate.release(domain)
 		d.At = e.now()
@@ -1162,6 +1193,13 @@ func (t smtpTransport) Send(ctx context.Context, env mailer.Envelope, parts ...[
 func (t smtpTransport) SendThen(ctx context.Context, env mailer.Envelope, next *mailer.Envelope, parts ...[]byte) error {
 	return t.c.SendRawThen(ctx, env, next, parts...)
 }
+func (t smtpTransport) Begin(ctx context.Context, env mailer.Envelope, parts ...[]byte) error {
+	return t.c.BeginRaw(ctx, env, parts...)
+}
+func (t smtpTransport) Finish(ctx context.Context, next *mailer.Envelope) error {
+	return t.c.FinishRaw(ctx, next)
+}
+func (t smtpTransport) Abort()       { t.c.AbortRaw() }
 func (t smtpTransport) Close() error { return t.c.Close() }
 
 // Metrics is what the engine reports to (digest/metrics implements it).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/emersion/go-smtp"
@@ -99,5 +100,59 @@ func TestSendRawThenAnnouncedButNotSent(t *testing.T) {
 			tos = append(tos, m.To...)
 		}
 		t.Fatalf("server got messages to %v, want a and c only", tos)
+	}
+}
+
+// BeginRaw sends everything but the terminator: nothing is delivered
+// until FinishRaw; an aborted or closed transaction is never delivered,
+// and the connection goes on working.
+func TestBeginRawFinishRawAbortRaw(t *testing.T) {
+	srv := startCapture(t)
+	c := dial(t, srv)
+	ctx := context.Background()
+	envA, bodyA := rawFor(t, "a@example.org")
+	envB, bodyB := rawFor(t, "b@example.org")
+	envC, bodyC := rawFor(t, "c@example.org")
+	envD, bodyD := rawFor(t, "d@example.org")
+	envE, bodyE := rawFor(t, "e@example.org")
+
+	if err := c.BeginRaw(ctx, envA, bodyA); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Count(); n != 0 {
+		t.Fatalf("%d messages delivered before FinishRaw", n)
+	}
+	if err := c.FinishRaw(ctx, &envB); err != nil {
+		t.Fatal(err)
+	}
+	// B was announced with A's terminator.
+	if err := c.BeginRaw(ctx, envB, bodyB); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.FinishRaw(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.BeginRaw(ctx, envC, bodyC); err != nil {
+		t.Fatal(err)
+	}
+	c.AbortRaw()
+	if err := c.FinishRaw(ctx, nil); err == nil {
+		t.Error("FinishRaw after AbortRaw succeeded")
+	}
+	if err := c.SendRaw(ctx, envD, bodyD); err != nil {
+		t.Fatalf("SendRaw after an abort: %v", err)
+	}
+	if err := c.BeginRaw(ctx, envE, bodyE); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var tos []string
+	for _, m := range srv.Messages() {
+		tos = append(tos, m.To...)
+	}
+	if want := []string{"a@example.org", "b@example.org", "d@example.org"}; !slices.Equal(tos, want) {
+		t.Errorf("delivered to %v, want %v (c aborted, e closed before its terminator)", tos, want)
 	}
 }

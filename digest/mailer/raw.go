@@ -86,8 +86,64 @@ func (c *Conn) SendRaw(ctx context.Context, env Envelope, parts ...[]byte) error
 func (c *Conn) SendRawThen(ctx context.Context, env Envelope, next *Envelope, parts ...[]byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.sendLocked(ctx, env, next, parts, false)
+}
+
+// BeginRaw is the first half of SendRawThen: it starts env's transaction
+// and writes the whole content but its final terminator, so the server
+// reads and checks the content while the caller does something else (the
+// engine waits for its ledger). The server cannot accept the message
+// before FinishRaw; AbortRaw (or Close) ends the session instead, and the
+// server drops the unfinished transaction. A session found broken first
+// is redialled once, as in SendRaw.
+func (c *Conn) BeginRaw(ctx context.Context, env Envelope, parts ...[]byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sendLocked(ctx, env, nil, parts, true)
+}
+
+// FinishRaw sends the terminator of the transaction BeginRaw started,
+// with next's MAIL, RCPT and DATA when next is set (see SendRawThen), and
+// returns nil once the server accepted the message, else a *SendError.
+func (c *Conn) FinishRaw(ctx context.Context, next *Envelope) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	env := c.begun
+	if env == nil || c.session == nil {
+		return &SendError{Temporary: true, Reply: "not sent: no transaction begun"}
+	}
+	c.begun = nil
+	if next != nil && checkEnvelope(*next) != nil {
+		next = nil
+	}
+	se := c.finish(next)
+	if se == nil {
+		return nil
+	}
+	se.MessageID = env.MessageID
+	if se.Code == 0 && se.Temporary {
+		c.drop()
+	}
+	return se
+}
+
+// AbortRaw gives up the transaction BeginRaw started: the session ends
+// (after DATA, only that stops a server from taking the message).
+func (c *Conn) AbortRaw() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.begun != nil {
+		c.drop()
+	}
+}
+
+// sendLocked is SendRawThen, or BeginRaw when begin is set.
+func (c *Conn) sendLocked(ctx context.Context, env Envelope, next *Envelope, parts [][]byte, begin bool) error {
 	if c.closed {
 		return errors.New("mailer: send on a closed connection")
+	}
+	if c.begun != nil {
+		c.drop() // a begun transaction left unfinished: never send it
 	}
 	if err := checkEnvelope(env); err != nil {
 		return &SendError{MessageID: env.MessageID, Reply: err.Error()}
@@ -111,7 +167,7 @@ func (c *Conn) SendRawThen(ctx context.Context, env Envelope, next *Envelope, pa
 				return se
 			}
 		}
-		se, early := c.transact(env, next, parts)
+		se, early := c.transact(env, next, parts, begin)
 		if se == nil {
 			return nil
 		}
@@ -211,7 +267,7 @@ func (c *Conn) settlePre(t *textproto.Conn, pre *Envelope) *SendError {
 // transact runs one mail transaction and, when next is set and the server
 // pipelines, starts next's. early reports a failure before the body's
 // final dot was written, when the server cannot have the message.
-func (c *Conn) transact(env Envelope, next *Envelope, parts [][]byte) (se *SendError, early bool) {
+func (c *Conn) transact(env Envelope, next *Envelope, parts [][]byte, begin bool) (se *SendError, early bool) {
 	s := c.session
 	if err := s.UpdateDeadline(c.timeout()); err != nil {
 		return ioError(err), true
@@ -295,29 +351,60 @@ func (c *Conn) transact(env Envelope, next *Envelope, parts [][]byte) (se *SendE
 	// message's commands in one buffer: with t.W empty (flushed above),
 	// bufio hands it to the connection in one write.
 	c.data = appendDotStuffed(c.data[:0], parts)
+	if begin {
+		// Everything but the terminator: the server cannot take the
+		// message yet, so a failure here is still early.
+		if _, err := t.W.Write(c.data[:len(c.data)-3]); err != nil {
+			return ioError(err), true
+		}
+		if err := t.W.Flush(); err != nil {
+			return ioError(err), true
+		}
+		c.data = c.data[:0] // finish writes only the terminator
+		if cap(c.data) > maxKeptData {
+			c.data = nil
+		}
+		b := env
+		c.begun = &b
+		return nil, false
+	}
+	c.data = c.data[:len(c.data)-3]
+	return c.finish(next), false
+}
+
+// finish writes the content in c.data (none after BeginRaw), the
+// terminator and next's commands, and reads the message's reply.
+func (c *Conn) finish(next *Envelope) *SendError {
+	t := c.session.Text
+	if err := c.session.UpdateDeadline(c.timeout()); err != nil {
+		return ioError(err)
+	}
+	c.data = append(c.data, '.', '\r', '\n')
 	if next != nil && *c.pipelining {
 		c.data = appendCommands(c.data, next)
 		pre := *next
 		pre.To = slices.Clone(next.To)
 		c.pre = &pre
 	}
-	if _, err := t.W.Write(c.data); err != nil {
-		return ioError(err), false
-	}
+	_, err := t.W.Write(c.data)
+	c.data = c.data[:0]
 	if cap(c.data) > maxKeptData {
 		c.data = nil
 	}
+	if err != nil {
+		return ioError(err)
+	}
 	if err := t.W.Flush(); err != nil {
-		return ioError(err), false
+		return ioError(err)
 	}
 	code, msg, err := t.ReadResponse(250)
 	if err != nil {
 		if code == 0 {
-			return ioError(err), false
+			return ioError(err)
 		}
-		return replyError(code, msg, err), false
+		return replyError(code, msg, err)
 	}
-	return nil, false
+	return nil
 }
 
 // reset ends a failed transaction with RSET.

@@ -117,6 +117,7 @@ type Conn struct {
 	pipelining *bool     // whether the session's server offers PIPELINING; nil = not asked yet
 	data       []byte    // SendRaw's DATA content, reused
 	pre        *Envelope // transaction started by SendRawThen, replies not read yet
+	begun      *Envelope // transaction whose content BeginRaw sent, without its terminator
 }
 
 // Dial opens an SMTP session as c says: TLS mandatory for "starttls" and
@@ -330,7 +331,7 @@ func replyText(ge *gomail.SendError) string {
 }
 
 func (c *Conn) drop() {
-	c.pre = nil
+	c.pre, c.begun = nil, nil
 	if c.session != nil {
 		_ = c.session.Close()
 		c.session = nil
@@ -346,6 +347,12 @@ func (c *Conn) Close() error {
 	}
 	c.closed = true
 	if c.session == nil {
+		return nil
+	}
+	if c.begun != nil {
+		// Content sent without its terminator: only ending the session
+		// keeps the server from taking anything.
+		c.drop()
 		return nil
 	}
 	if pre := c.pre; pre != nil {
