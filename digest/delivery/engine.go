@@ -427,12 +427,13 @@ const feedPage = 256
 // back to sending). Pausing the edition in the store while it runs
 // ('editions pause') stops it after the current page.
 //
-// Outcomes are group-committed: the ledger writer commits whatever
-// outcomes are waiting as soon as its previous commit is done, and a
-// worker does not start its next SMTP transaction before the outcome of
-// its previous message is durable. So at any moment at most Workers
-// messages are accepted by the server without being recorded as sent,
-// and a kill -9 sends at most that many twice on resume.
+// Outcomes are group-committed: the ledger writer gathers outcomes until
+// every running worker waits on one (or GroupWait passed) and commits them
+// together, and a worker does not let the server accept its next message
+// (it may send the content, not the terminator) before the outcome of its
+// previous message is durable. So at any moment at most Workers messages
+// are accepted by the server without being recorded as sent, and a kill
+// -9 sends at most that many twice on resume.
 //
 // When ctx is cancelled, when no transport can be opened, or when
 // PauseErrors is passed, it stops taking new messages, lets those in
@@ -1095,7 +1096,10 @@ func (w *worker) send(email string, d digest.Delivery, env mailer.Envelope, next
 		// content first, so the server reads it during that wait, and
 		// the terminator after.
 		var err error
+		// (Not under per-domain caps: the domain's slot would be held
+		// through the ledger wait.)
 		bg, begins := w.tr.(Beginner)
+		begins = begins && r.gate.max <= 0
 		if begins {
 			err = bg.Begin(context.WithoutCancel(ctx), env, parts...)
 		}

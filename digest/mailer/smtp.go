@@ -225,6 +225,11 @@ func (c *Conn) Send(ctx context.Context, msgs ...*gomail.Msg) error {
 	if c.closed {
 		return errors.New("mailer: send on a closed connection")
 	}
+	if c.pre != nil || c.begun != nil {
+		// A transaction SendRawThen or BeginRaw left open: go-mail's
+		// commands must not land in it.
+		c.drop()
+	}
 	redialled := false
 	var errs []error
 	for i, m := range msgs {
