@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -154,5 +155,45 @@ func TestBeginRawFinishRawAbortRaw(t *testing.T) {
 	}
 	if want := []string{"a@example.org", "b@example.org", "d@example.org"}; !slices.Equal(tos, want) {
 		t.Errorf("delivered to %v, want %v (c aborted, e closed before its terminator)", tos, want)
+	}
+}
+
+// BeginRaw writes content that needs no dot-stuffing as it is:
+// stuffingFree says so exactly when stuffing would change nothing but
+// add the terminator, and content with dotted lines still arrives intact.
+func TestBeginRawDotStuffing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	for range 3000 {
+		var parts [][]byte
+		for range rng.IntN(4) {
+			var p []byte
+			for range rng.IntN(10) {
+				p = append(p, []string{"a", ".", "\r\n", "..", "x.", "\r\n."}[rng.IntN(6)]...)
+			}
+			parts = append(parts, p)
+		}
+		same := bytes.Equal(appendDotStuffed(nil, parts), append(bytes.Join(parts, nil), ".\r\n"...))
+		if stuffingFree(parts) != same {
+			t.Fatalf("parts %q: stuffingFree = %v, want %v", parts, !same, same)
+		}
+	}
+
+	srv := startCapture(t)
+	c := dial(t, srv)
+	env := Envelope{From: "digest@gazette.example", To: []string{"a@example.org"}, MessageID: "<x@gazette.example>"}
+	for _, body := range []string{
+		"Subject: plain\r\n\r\nno dots at line starts.\r\n",
+		"Subject: dotted\r\n\r\n.a line with a dot\r\n..two\r\n.\r\nend\r\n",
+	} {
+		if err := c.BeginRaw(context.Background(), env, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.FinishRaw(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		msgs := srv.Messages()
+		if got := string(msgs[len(msgs)-1].Data); got != body {
+			t.Errorf("received %q, want %q", got, body)
+		}
 	}
 }

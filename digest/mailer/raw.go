@@ -350,12 +350,19 @@ func (c *Conn) transact(env Envelope, next *Envelope, parts [][]byte, begin bool
 	// The whole DATA content, terminator included, and the next
 	// message's commands in one buffer: with t.W empty (flushed above),
 	// bufio hands it to the connection in one write.
-	c.data = appendDotStuffed(c.data[:0], parts)
 	if begin {
 		// Everything but the terminator: the server cannot take the
-		// message yet, so a failure here is still early.
-		if _, err := t.W.Write(c.data[:len(c.data)-3]); err != nil {
-			return ioError(err), true
+		// message yet, so a failure here is still early. Content that
+		// needs no dot-stuffing goes out as it is, without a copy.
+		content := parts
+		if !stuffingFree(parts) {
+			c.data = appendDotStuffed(c.data[:0], parts)
+			content = [][]byte{c.data[:len(c.data)-3]}
+		}
+		for _, p := range content {
+			if _, err := t.W.Write(p); err != nil {
+				return ioError(err), true
+			}
 		}
 		if err := t.W.Flush(); err != nil {
 			return ioError(err), true
@@ -368,8 +375,28 @@ func (c *Conn) transact(env Envelope, next *Envelope, parts [][]byte, begin bool
 		c.begun = &b
 		return nil, false
 	}
+	c.data = appendDotStuffed(c.data[:0], parts)
 	c.data = c.data[:len(c.data)-3]
 	return c.finish(next), false
+}
+
+// stuffingFree reports whether parts, concatenated, are DATA content as
+// they are: no line starts with '.', and the content ends with a line end
+// (appendDotStuffed would change nothing but add the terminator).
+func stuffingFree(parts [][]byte) bool {
+	lineStart := true
+	last := byte('\n')
+	for _, p := range parts {
+		if len(p) == 0 {
+			continue
+		}
+		if lineStart && p[0] == '.' || bytes.Contains(p, []byte("\n.")) {
+			return false
+		}
+		last = p[len(p)-1]
+		lineStart = last == '\n'
+	}
+	return last == '\n'
 }
 
 // finish writes the content in c.data (none after BeginRaw), the
