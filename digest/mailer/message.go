@@ -356,6 +356,9 @@ func checkMessageID(id string) error {
 // checkMailtoURI accepts what unsubscribeValue takes for a mailto URI
 // (mt starts with "mailto:"); the caller words the error.
 func checkMailtoURI(mt string) error {
+	if !isASCII(mt) { // RFC 6068: other characters are percent-encoded
+		return errNotMailto
+	}
 	pu, err := url.Parse(mt)
 	if err != nil || pu.Opaque == "" || strings.ContainsAny(mt, " <>,") {
 		return errNotMailto
@@ -363,11 +366,25 @@ func checkMailtoURI(mt string) error {
 	return nil
 }
 
+// isASCII reports whether s holds only ASCII: a URI in List-Unsubscribe
+// is written as it is, never as an encoded word.
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 var errNotMailto = errors.New("mailer: not a mailto URI")
 
 // checkUnsubscribeURL allows https, and http only for loopback hosts used
 // by tests and the demo.
 func checkUnsubscribeURL(s string) error {
+	if !isASCII(s) {
+		return fmt.Errorf("mailer: unsubscribe URL %q: not ASCII (percent-encode the path, punycode the host)", s)
+	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("mailer: unsubscribe URL %q: not an absolute URL", s)
