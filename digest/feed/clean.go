@@ -114,7 +114,9 @@ func cleanItem(in rawItem, base *url.URL, now time.Time) (a digest.Article, note
 
 	title := cutRunes(plainText(in.Title), MaxTitleRunes)
 	if title == "" {
-		title = cutRunes(summaryText, 100)
+		// The summary's text may hold a '<' (it is plain text); a title
+		// never does.
+		title = strings.ReplaceAll(cutRunes(summaryText, 100), "<", "‹")
 	}
 	if title == "" {
 		return a, "", errors.New("no title")
