@@ -155,86 +155,65 @@ func decodeSubscriber(raw []byte, r *subRead, sub *subscribers.Subscriber) bool 
 func (d *subDecoder) decode(raw []byte, r *subRead, sub *subscribers.Subscriber) bool {
 	*d = subDecoder{b: raw, emailOK: true}
 	d.ws()
-	if !d.eat('{') {
-		return false
-	}
 	var seen subField
-	d.ws()
-	if d.eat('}') {
-		return d.end()
-	}
-	for {
-		d.ws()
-		key, esc, ok := d.str()
-		if !ok || esc {
-			return false
-		}
-		d.ws()
-		if !d.eat(':') {
-			return false
-		}
-		d.ws()
+	ok := d.object(func(key []byte) bool {
 		f := fieldOf(key)
 		if f == 0 || seen&f != 0 {
 			return false // unknown (or differently spelled) or repeated
 		}
 		seen |= f
-		want := r.fields&f != 0
-		switch f {
-		case fID:
-			ok = d.strField(want, &sub.ID)
-		case fEmail:
-			var s []byte
-			var esc bool
-			if s, esc, ok = d.str(); ok {
-				d.email, d.emailOK = s, plain(s, esc)
-				switch {
-				case !want:
-				case !d.emailOK:
-					return false
-				case r.key != "" && string(s) == r.key:
-					sub.Email = r.key
-				default:
-					sub.Email = string(s)
-				}
+		return d.field(f, r.fields&f != 0, r, sub)
+	})
+	return ok && d.end()
+}
+
+// field reads the value of the record's field f, into sub when want.
+func (d *subDecoder) field(f subField, want bool, r *subRead, sub *subscribers.Subscriber) bool {
+	ok := false
+	switch f {
+	case fID:
+		ok = d.strField(want, &sub.ID)
+	case fEmail:
+		var s []byte
+		var esc bool
+		if s, esc, ok = d.str(); ok {
+			d.email, d.emailOK = s, plain(s, esc)
+			switch {
+			case !want:
+			case !d.emailOK:
+				return false
+			case r.key != "" && string(s) == r.key:
+				sub.Email = r.key
+			default:
+				sub.Email = string(s)
 			}
-		case fName:
-			ok = d.strField(want, &sub.Name)
-		case fTimezone:
-			ok = d.strField(want, &sub.Timezone)
-		case fFrequency:
-			ok = d.freqField(want, &sub.Frequency)
-		case fSendHour:
-			var n int
-			n, ok = d.int()
-			if want {
-				sub.SendHour = n
-			}
-		case fLists:
-			ok = d.lists(want, r, sub)
-		case fTopics:
-			ok = d.topics(want, sub)
-		case fAttrs:
-			ok = d.attrs(want, sub)
-		case fConsent:
-			ok = d.consent(want, &sub.Consent)
-		case fCreated:
-			ok = d.timeField(want, &sub.Created)
-		case fUpdated:
-			ok = d.timeField(want, &sub.Updated)
 		}
-		if !ok {
-			return false
+	case fName:
+		ok = d.strField(want, &sub.Name)
+	case fTimezone:
+		ok = d.strField(want, &sub.Timezone)
+	case fFrequency:
+		ok = d.freqField(want, &sub.Frequency)
+	case fSendHour:
+		var n int
+		n, ok = d.int()
+		if want {
+			sub.SendHour = n
 		}
-		d.ws()
-		if d.eat(',') {
-			continue
-		}
-		if d.eat('}') {
-			return d.end()
-		}
-		return false
+	case fLists:
+		ok = d.lists(want, r, sub)
+	case fTopics:
+		ok = d.topics(want, sub)
+	case fAttrs:
+		ok = d.attrs(want, sub)
+	case fConsent:
+		ok = d.consent(want, &sub.Consent)
+	case fCreated:
+		ok = d.timeField(want, &sub.Created)
+	case fUpdated:
+		ok = d.timeField(want, &sub.Updated)
 	}
+	return ok
 }
 
 func fieldOf(key []byte) subField {
