@@ -254,6 +254,13 @@ func toField(to, name string) (addr, value string, err error) {
 	}
 	a := mail.Address{Name: strings.TrimSpace(name), Address: addr}
 	v := formatAddress(&a)
+	if !isASCII(a.Name) {
+		// An encoded name must read back: net/mail leaves a backslash
+		// bare in an encoded word, which no reader then parses.
+		if _, err := mail.ParseAddress(v); err != nil {
+			return "", "", fmt.Errorf("mailer: to name %q cannot be written as a readable address: %v", name, err)
+		}
+	}
 	if err := checkFolded("To", v); err != nil {
 		return "", "", err
 	}
