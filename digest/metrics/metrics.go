@@ -10,6 +10,7 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,7 +31,7 @@ type Metrics struct {
 	editionDuration                   prometheus.Histogram
 	feedFetches, feedErrors           prometheus.Counter
 	subscribes, confirms, unsubscribe prometheus.Counter
-	bounces                           *prometheus.CounterVec
+	bounces, deliveries               *prometheus.CounterVec
 
 	rate *rateWindow
 }
@@ -60,6 +61,13 @@ func New() *Metrics {
 	for _, k := range []string{"hard", "soft", "complaint", "other"} {
 		m.bounces.WithLabelValues(k) // present at 0
 	}
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "newsdigest", Name: "deliveries_total",
+		Help: "Deliveries that reached a final state, by status: sent, failed, suppressed, skipped (nothing new for the recipient: no message).",
+	}, []string{"status"})
+	for _, st := range deliveryStatuses {
+		m.deliveries.WithLabelValues(string(st)) // present at 0
+	}
 	m.queueDepth = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "newsdigest", Name: "queue_depth",
 		Help: "Deliveries still queued in the editions being sent."})
 	m.editionDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "newsdigest", Name: "edition_duration_seconds",
@@ -68,7 +76,7 @@ func New() *Metrics {
 	})
 	sendRate := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "newsdigest", Name: "send_rate",
 		Help: "Messages sent per second over the last 10 seconds."}, func() float64 { return m.rate.perSecond() })
-	m.reg.MustRegister(m.bounces, m.queueDepth, m.editionDuration, sendRate,
+	m.reg.MustRegister(m.bounces, m.deliveries, m.queueDepth, m.editionDuration, sendRate,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -82,10 +90,22 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// Delivery counts a delivery that reached a final state.
+// deliveryStatuses are the final delivery statuses, the label values of
+// newsdigest_deliveries_total.
+var deliveryStatuses = []digest.DeliveryStatus{
+	digest.DeliverySent, digest.DeliveryFailed, digest.DeliverySuppressed, digest.DeliverySkipped,
+}
+
+// Delivery counts a delivery that reached a final state: every final
+// status in newsdigest_deliveries_total{status}, and sent, failed and
+// suppressed also in their messages_*_total counters. A status that is
+// not final (queued) or unknown is not counted.
 func (m *Metrics) Delivery(st digest.DeliveryStatus) {
 	if m == nil {
 		return
+	}
+	if slices.Contains(deliveryStatuses, st) {
+		m.deliveries.WithLabelValues(string(st)).Inc()
 	}
 	switch st {
 	case digest.DeliverySent:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"newsdigest/digest"
+	"newsdigest/digest/delivery"
 	"newsdigest/subscribers"
 )
 
@@ -77,5 +78,42 @@ func TestRateWindow(t *testing.T) {
 	now = now.Add(7 * time.Second) // the first 50 fell out
 	if got := w.perSecond(); got != 5 {
 		t.Errorf("rate = %g, want 5", got)
+	}
+}
+
+// The engine reports to Metrics through delivery.Metrics.
+var _ delivery.Metrics = (*Metrics)(nil)
+
+func TestDeliveriesByStatus(t *testing.T) {
+	m := New()
+	out := scrape(t, m)
+	for _, st := range []string{"sent", "failed", "suppressed", "skipped"} {
+		if want := `newsdigest_deliveries_total{status="` + st + `"} 0`; !strings.Contains(out, want+"\n") {
+			t.Errorf("before any delivery, scrape lacks %q", want)
+		}
+	}
+	for range 2 {
+		m.Delivery(digest.DeliverySkipped)
+	}
+	m.Delivery(digest.DeliverySent)
+	m.Delivery(digest.DeliverySuppressed)
+	m.Delivery(digest.DeliveryQueued)        // not final: not counted
+	m.Delivery(digest.DeliveryStatus("odd")) // unknown: no label of its own
+	out = scrape(t, m)
+	for _, want := range []string{
+		`newsdigest_deliveries_total{status="skipped"} 2`, `newsdigest_deliveries_total{status="sent"} 1`,
+		`newsdigest_deliveries_total{status="suppressed"} 1`, `newsdigest_deliveries_total{status="failed"} 0`,
+		// A skipped delivery sends no message: the message counters
+		// stay as they were.
+		"newsdigest_messages_sent_total 1", "newsdigest_messages_suppressed_total 1", "newsdigest_messages_failed_total 0",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	for _, bad := range []string{`status="queued"`, `status="odd"`} {
+		if strings.Contains(out, bad) {
+			t.Errorf("scrape has %s", bad)
+		}
 	}
 }
