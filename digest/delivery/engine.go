@@ -494,13 +494,15 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	}
 	// The edition's own stories are one variant, rendered above.
 	r.variants.seed(variantKey(false, ed.Stories), prep)
-	jobs := make(chan job, workers*4) // each worker holds two: one to send, one ahead
+	// Each worker holds two jobs (one to send, one ahead): the feeder
+	// refills the queue before it runs that low.
+	jobs := newJobQueue(workers * 2)
 
 	// Feeder: pages through the queued deliveries without holding a
 	// transaction while mail is sent.
 	feedErr := make(chan error, 1)
 	go func() {
-		defer close(jobs)
+		defer jobs.close()
 		after := ""
 		page := make([]job, 0, feedPage)
 		pages := 0
@@ -548,14 +550,11 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 					page[i].seen = seen[page[i].d.Email]
 				}
 			}
-			for _, j := range page {
-				select {
-				case jobs <- j:
-				case <-stopCtx.Done():
-					feedErr <- nil
-					return
-				}
+			if !jobs.waitLow(stopCtx) {
+				feedErr <- nil
+				return
 			}
+			jobs.add(page)
 		}
 	}()
 
@@ -935,7 +934,7 @@ func (w *worker) durable() bool {
 	return <-w.done == nil
 }
 
-func (w *worker) loop(jobs <-chan job) {
+func (w *worker) loop(jobs *jobQueue) {
 	r := w.r
 	var cur *outgoing
 	open := true
@@ -944,8 +943,8 @@ func (w *worker) loop(jobs <-chan job) {
 			if !open {
 				break
 			}
-			j, ok := <-jobs
-			if !ok {
+			j, got, _ := jobs.take(true)
+			if !got {
 				break
 			}
 			cur = w.take(j)
@@ -957,16 +956,12 @@ func (w *worker) loop(jobs <-chan job) {
 		var next *outgoing
 	ahead:
 		for open && next == nil {
-			select {
-			case j, ok := <-jobs:
-				if !ok {
-					open = false
-					break ahead
-				}
-				next = w.take(j)
-			default:
+			var j job
+			var got bool
+			if j, got, open = jobs.take(false); !got {
 				break ahead
 			}
+			next = w.take(j)
 		}
 		// send waits for the previous outcome to be durable before the
 		// server can accept cur (with a Beginner, after cur's content is
