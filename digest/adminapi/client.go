@@ -50,6 +50,8 @@ func (e *APIError) Unwrap() error {
 		return boltstore.ErrExists
 	case "ambiguous":
 		return boltstore.ErrAmbiguous
+	case "busy":
+		return ErrBusy
 	case "invalid":
 		if strings.Contains(e.Message, subscribers.ErrInvalidEmail.Error()) {
 			return subscribers.ErrInvalidEmail

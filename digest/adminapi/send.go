@@ -2,7 +2,6 @@ package adminapi
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 
@@ -95,9 +94,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 // daemon's reason.
 func (c *Client) Send(list string, forceNew bool) (SendResult, error) {
 	var out SendResult
+	// Errors read as the CLI's own send reports them.
 	err := c.do("POST", "/api/lists/"+url.PathEscape(list)+"/send", nil, SendRequest{ForceNew: forceNew}, &out)
-	if err != nil {
-		return out, fmt.Errorf("send %s: %w", list, err)
-	}
-	return out, nil
+	return out, err
 }

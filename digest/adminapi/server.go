@@ -35,6 +35,10 @@ type Server struct {
 	MaxBody int64
 	// Trigger, if set, serves POST /api/lists/{name}/send (see send.go).
 	Trigger TriggerFunc
+	// Editor, if set, serves previews and samples, and Runner resumed
+	// sends (see editions.go).
+	Editor Editor
+	Runner Runner
 }
 
 // Ping is the answer of GET /api/ping.
@@ -85,7 +89,7 @@ type Count struct {
 // Error is the body of every error answer.
 type Error struct {
 	Error string `json:"error"`
-	Code  string `json:"code,omitempty"` // not_found, exists, ambiguous, invalid, unauthorized, internal
+	Code  string `json:"code,omitempty"` // not_found, exists, ambiguous, busy, invalid, unauthorized, internal
 }
 
 func (s *Server) log() *slog.Logger {
@@ -265,6 +269,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	})
 	mux.HandleFunc("POST /api/cms/articles", s.handleCMSArticles)
 	mux.HandleFunc("GET /api/editions/{edition}/stats", s.handleEditionStats)
+	s.editionRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, Error{Error: "no such endpoint: " + r.Method + " " + r.URL.Path, Code: "not_found"})
 	})
@@ -344,6 +349,8 @@ func status(err error) (int, string) {
 		return http.StatusConflict, "exists"
 	case errors.Is(err, boltstore.ErrAmbiguous):
 		return http.StatusConflict, "ambiguous"
+	case errors.Is(err, ErrBusy):
+		return http.StatusConflict, "busy"
 	case errors.As(err, &inv), errors.Is(err, subscribers.ErrInvalidEmail):
 		return http.StatusBadRequest, "invalid"
 	}

@@ -45,6 +45,10 @@ type Service interface {
 	SetViews(views map[string]int64) (updated int, missing []string, err error)
 	EditArticle(idOrPrefix string, e ArticleEdit) (digest.Article, error)
 
+	Editions(list string) ([]digest.Edition, error)
+	GetEdition(id string) (digest.Edition, error)
+	EditionDetail(id string) (EditionDetail, error)
+	PauseEdition(id string) (digest.Edition, error)
 	EditionStats(id string) (EditionStats, error)
 }
 
