@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"newsdigest/digest"
+	"newsdigest/digest/adminapi"
 	"newsdigest/digest/delivery"
 	"newsdigest/digest/lint"
 	"newsdigest/subscribers"
@@ -42,7 +43,8 @@ the list rules (List-Unsubscribe, List-Id, Feedback-ID, unsubscribe link
 and postal address in the body) are left out.
 With --list L the list's edition is built and composed the way 'send'
 would, for a sample reader, and that message is checked; nothing is sent
-or recorded.`)
+or recorded. When 'newsdigest serve' holds the database, the daemon
+composes it (through its admin API).`)
 	list := c.fs.String("list", "", "check the edition `L` would send now")
 	system := c.fs.Bool("system", false, "the files are system emails (confirmation, welcome), not list mail")
 	pos, err := c.parse(args, m.Stdout)
@@ -57,7 +59,7 @@ or recorded.`)
 	}
 	var reps []checkReport
 	if *list != "" {
-		if err := m.open(); err != nil {
+		if err := m.openAdmin(); err != nil {
 			return err
 		}
 		rep, err := m.checkList(*list)
@@ -126,21 +128,23 @@ func (m *Main) printCheck(r checkReport) {
 
 // checkList composes the list's edition for a sample reader, exactly as
 // send would (same engine, renderer, templates and headers), and checks it.
+// When the daemon holds the database it composes the message (through its
+// admin API) and the CLI checks the bytes.
 func (m *Main) checkList(name string) (checkReport, error) {
 	name, err := m.listName(name)
 	if err != nil {
 		return checkReport{}, err
 	}
-	e, err := m.engine("")
+	ed, err := m.editor()
 	if err != nil {
 		return checkReport{}, err
 	}
-	raw, ed, skipped, err := composeSample(e, name)
+	sm, err := ed.Sample(name)
 	if err != nil {
 		return checkReport{}, err
 	}
-	rep := newCheckReport("list "+name, lint.Check(raw, lint.Options{PostalAddress: m.cfg.Site.PostalAddress}))
-	rep.Edition, rep.Skipped = ed.ID, skipped
+	rep := newCheckReport("list "+name, lint.Check(sm.EML, lint.Options{PostalAddress: m.cfg.Site.PostalAddress}))
+	rep.Edition, rep.Skipped = sm.Edition.ID, sm.Skipped
 	return rep, nil
 }
 
@@ -180,11 +184,12 @@ func composeSample(e *delivery.Engine, name string) (raw []byte, ed digest.Editi
 // preflight checks the list's edition before send. Findings go to
 // stderr; an error finding refuses the send (an error) unless force is
 // set. An edition with no stories is not checked: send skips it anyway.
-func (m *Main) preflight(e *delivery.Engine, name string, force bool) error {
-	raw, ed, skipped, err := composeSample(e, name)
+func (m *Main) preflight(x adminapi.Editor, name string, force bool) error {
+	sm, err := x.Sample(name)
 	if err != nil {
 		return err
 	}
+	raw, ed, skipped := sm.EML, sm.Edition, sm.Skipped
 	if skipped && ed.Stories.Len() == 0 {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"newsdigest/digest"
 	"newsdigest/digest/adminapi"
@@ -23,10 +24,10 @@ func editionsList(_ context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
-	eds, err := m.store.Editions(*list)
+	eds, err := m.admin.Editions(*list)
 	if err != nil {
 		return err
 	}
@@ -49,31 +50,14 @@ func editionsShow(_ context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
-	ed, err := m.store.GetEdition(pos[0])
+	det, err := m.admin.EditionDetail(pos[0])
 	if err != nil {
 		return fmt.Errorf("edition %s: %w", pos[0], err)
 	}
-	ds, err := m.store.Deliveries(ed.ID)
-	if err != nil {
-		return err
-	}
-	var failures []digest.Delivery
-	queued := 0
-	for _, d := range ds {
-		switch d.Status {
-		case digest.DeliveryFailed, digest.DeliverySuppressed:
-			failures = append(failures, d)
-		case digest.DeliveryQueued:
-			queued++
-		}
-	}
-	stats, err := adminapi.Direct{Store: m.store}.EditionStats(ed.ID)
-	if err != nil {
-		return err
-	}
+	ed, queued, failures, stats := det.Edition, det.Queued, det.Failures, det.Stats
 	if m.g.json {
 		if failures == nil {
 			failures = []digest.Delivery{}
@@ -112,16 +96,16 @@ func editionsResume(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
 	var ed digest.Edition
 	if len(pos) == 1 {
-		if ed, err = m.store.GetEdition(pos[0]); err != nil {
+		if ed, err = m.admin.GetEdition(pos[0]); err != nil {
 			return fmt.Errorf("edition %s: %w", pos[0], err)
 		}
 	} else {
-		eds, err := m.store.Editions("")
+		eds, err := m.admin.Editions("")
 		if err != nil {
 			return err
 		}
@@ -148,6 +132,10 @@ func editionsResume(ctx context.Context, m *Main, args []string) error {
 			return nil
 		}
 	}
+	if cl, ok := m.admin.(*adminapi.Client); ok {
+		// The daemon holds the file: it sends, the CLI follows.
+		return m.followResume(ctx, cl, ed.ID)
+	}
 	if _, err := m.store.UpdateEdition(ed.ID, func(e *digest.Edition) error {
 		if e.Status == digest.EditionPaused {
 			e.Status, e.Reason = digest.EditionSending, ""
@@ -170,15 +158,10 @@ func editionsPause(_ context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
-	ed, err := m.store.UpdateEdition(pos[0], func(e *digest.Edition) error {
-		if e.Status == digest.EditionSending {
-			e.Status, e.Reason = digest.EditionPaused, "paused by an operator"
-		}
-		return nil
-	})
+	ed, err := m.admin.PauseEdition(pos[0])
 	if err != nil {
 		return fmt.Errorf("edition %s: %w", pos[0], err)
 	}
@@ -192,4 +175,48 @@ func editionsPause(_ context.Context, m *Main, args []string) error {
 		fmt.Fprintf(m.Stdout, "edition %s is %s: nothing to pause\n", ed.ID, ed.Status)
 	}
 	return nil
+}
+
+// followPoll is how often followResume asks the daemon how its send goes.
+const followPoll = 200 * time.Millisecond
+
+// followResume has the daemon that holds the database continue the
+// edition's send, and follows it (progress, then the result) the way
+// deliver shows a send of the CLI's own. Ctrl-C pauses the send, as it
+// stops a send of the CLI's own, and waits until the daemon has stopped
+// it.
+func (m *Main) followResume(ctx context.Context, cl *adminapi.Client, id string) error {
+	run, err := cl.Resume(id)
+	if err != nil {
+		return err
+	}
+	p := newProgress(m.Stderr, "sending "+id)
+	shown := 0
+	tick := time.NewTicker(followPoll)
+	defer tick.Stop()
+	paused := false
+	for run.Running {
+		select {
+		case <-ctx.Done():
+			if !paused {
+				paused = true
+				if _, err := cl.PauseEdition(id); err != nil {
+					return fmt.Errorf("edition %s: pausing the daemon's send: %w", id, err)
+				}
+				fmt.Fprintf(m.Stderr, "pausing the daemon's send of %s after its current page…\n", id)
+			}
+			<-tick.C
+		case <-tick.C:
+		}
+		if run, err = cl.Run(id); err != nil {
+			p.finish()
+			return fmt.Errorf("edition %s: following the daemon's send: %w", id, err)
+		}
+		if !m.g.json && run.Done > shown {
+			shown = run.Done
+			p.update(run.Done, run.Total)
+		}
+	}
+	p.finish()
+	return m.printDelivery(run.Result(), run.Err(), id)
 }

@@ -16,7 +16,9 @@ func runPreview(ctx context.Context, m *Main, args []string) error {
 recording anything. Prints each story with why it was picked; --out writes
 the HTML email to FILE (open it in a browser); without --out the plain-text
 part is printed. With --as EMAIL it is exactly that subscriber's copy: only
-their topics, the week's stories if weekly, none they were already sent.`)
+their topics, the week's stories if weekly, none they were already sent.
+When 'newsdigest serve' holds the database, the daemon renders it (through
+its admin API) and the output is the same.`)
 	list := c.fs.String("list", "", "list (default: the only list)")
 	as := c.fs.String("as", "", "render the copy of subscriber `EMAIL`")
 	out := c.fs.String("out", "", "write the HTML to `FILE`")
@@ -24,18 +26,18 @@ their topics, the week's stories if weekly, none they were already sent.`)
 	if err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
+	if err := m.openAdmin(); err != nil {
 		return err
 	}
 	name, err := m.listName(*list)
 	if err != nil {
 		return err
 	}
-	e, err := m.engine("")
+	ed, err := m.editor() // the daemon renders it when it holds the database
 	if err != nil {
 		return err
 	}
-	pv, err := e.Preview(name, *as)
+	pv, err := ed.Preview(name, *as)
 	if err != nil {
 		return err
 	}

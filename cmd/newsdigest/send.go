@@ -44,7 +44,7 @@ and records nothing. The edition is first checked like 'newsdigest check
 	}
 	if err := m.open(); err != nil {
 		if errors.Is(err, boltstore.ErrLocked) && *to == "" && *dryRun == "" {
-			return m.sendThroughDaemon(*list, *yes, *forceNew, err)
+			return m.sendThroughDaemon(*list, *yes, *force, *forceNew, err)
 		}
 		return err
 	}
@@ -58,7 +58,7 @@ and records nothing. The edition is first checked like 'newsdigest check
 	}
 
 	// The email standard first: the same check as 'newsdigest check'.
-	if err := m.preflight(e, name, *force || *dryRun != ""); err != nil {
+	if err := m.preflight(engineEditor{e}, name, *force || *dryRun != ""); err != nil {
 		return err
 	}
 
@@ -137,7 +137,7 @@ and records nothing. The edition is first checked like 'newsdigest check
 
 // sendThroughDaemon asks the daemon that holds the database to send the
 // list's edition now (POST /api/lists/{name}/send).
-func (m *Main) sendThroughDaemon(list string, yes, forceNew bool, openErr error) error {
+func (m *Main) sendThroughDaemon(list string, yes, force, forceNew bool, openErr error) error {
 	cl, err := m.adminClient()
 	if err != nil {
 		return fmt.Errorf("%w; and the daemon's admin API cannot be used: %v", openErr, err)
@@ -145,6 +145,11 @@ func (m *Main) sendThroughDaemon(list string, yes, forceNew bool, openErr error)
 	m.admin = cl
 	name, err := m.listName(list)
 	if err != nil {
+		return err
+	}
+	// The same check as a send of the CLI's own, on the message the
+	// daemon composes.
+	if err := m.preflight(cl, name, force); err != nil {
 		return err
 	}
 	if !yes {
@@ -181,6 +186,12 @@ func (m *Main) deliver(ctx context.Context, e *delivery.Engine, id string) error
 	}
 	res, err := e.Deliver(ctx, id)
 	p.finish()
+	return m.printDelivery(res, err, id)
+}
+
+// printDelivery prints the result of an edition's delivery, as deliver
+// and followResume see it.
+func (m *Main) printDelivery(res delivery.Result, err error, id string) error {
 	if m.g.json {
 		out := map[string]any{"edition": id, "sent": res.Sent, "failed": res.Failed, "suppressed": res.Suppressed, "elapsed_ms": res.Elapsed.Milliseconds()}
 		if err != nil {

@@ -112,12 +112,14 @@ func (m *Main) daemon() ([]component, error) {
 	if m.cfg.Feeds.Poll {
 		feedPoller = m.daemonPoller(ops)
 	}
-	sched, schedComp, err := m.schedulerComponent(ops)
+	sched, sends, schedComp, err := m.schedulerComponent(ops)
 	if err != nil {
 		return nil, err
 	}
 	admin := &adminapi.Server{
 		Trigger: sched.Trigger,
+		Editor:  engineEditor{sends.engine},
+		Runner:  sends,
 		Service: wakePoller{adminapi.Direct{Store: m.store}, feedPoller},
 		Token:   m.cfg.Admin.Token,
 		DBPath:  absPath(m.store.Path()),
@@ -160,7 +162,7 @@ func (m *Main) daemon() ([]component, error) {
 	if feedPoller != nil {
 		comps = append(comps, component{name: "poller", run: feedPoller.Run})
 	}
-	comps = append(comps, *schedComp)
+	comps = append(comps, *schedComp, sends.component())
 	return comps, nil
 }
 

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"newsdigest/digest/boltstore"
+	"newsdigest/digest/capture"
+)
+
+var (
+	// What differs between two runs by the clock alone: scores (the
+	// decay moves on), ages and durations, progress lines, SMTP ports.
+	scoreRe    = regexp.MustCompile(`\b\d+\.\d{3}\b|"score": [0-9.e+-]+`)
+	durRe      = regexp.MustCompile(`\b(\d+h)?(\d+m)?\d+(\.\d+)?(s|ms|µs|ns)\b|"(age|elapsed_ms)": \d+`)
+	progressRe = regexp.MustCompile(`(?m)^sending \S+: \d+/\d+ sent.*\n`)
+	portRe     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+	tokenRe    = regexp.MustCompile(`[A-Za-z0-9_-]{24,}`)
+	sourceRe   = regexp.MustCompile(`"source": "[0-9a-f]{8}"`) // a feed's random ID
+)
+
+// TestEditorCommandsSameThroughDaemon is TestAdminCommandsSameThroughDaemon
+// for the editor's commands (editions, preview, check --list, send's
+// checks): one database used directly, another held by a running daemon,
+// the same script, the same exit status and output. The edition to
+// resume was paused before the daemon started (its SMTP server was not
+// up yet); the resume through the daemon is sent by the daemon.
+func TestEditorCommandsSameThroughDaemon(t *testing.T) {
+	published := time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC1123Z)
+	feed := strings.Replace(strings.Replace(sampleFeed, "%s", published, 1), "%s", published, 1)
+
+	type result struct {
+		code     int
+		out, err string
+	}
+	type run struct {
+		results []result
+		html    string // preview --out's file
+		sent    int    // messages the SMTP server got
+	}
+	do := func(c *cli, through bool) run {
+		// The SMTP server's address is taken now and served only after
+		// the first send, which therefore pauses its edition.
+		smtpAddr := freeAddr(t)
+		host, port, _ := strings.Cut(smtpAddr, ":")
+		c.environ = append(c.environ,
+			"NEWSDIGEST_SMTP_HOST="+host, "NEWSDIGEST_SMTP_PORT="+port, "NEWSDIGEST_SMTP_TLS=none",
+			"NEWSDIGEST_SMTP_MAX_RETRIES=1",
+			"NEWSDIGEST_SECRET=editor-parity-secret-0123456789abcdef",
+			"NEWSDIGEST_SITE_POSTAL_ADDRESS=1 Harbour Street, Gazetteville",
+		)
+		c.ok("lists", "add", "daily", "--title", "The Daily", "--from", "Gazette <digest@gazette.example>")
+		c.ok("subscribers", "add", "ann@example.org", "--name", "Ann", "--list", "daily")
+		c.ok("subscribers", "add", "bob@example.org", "--name", "Bob", "--list", "daily")
+		c.ok("subscribers", "add", "carol@example.org", "--list", "daily")
+		c.ok("feeds", "add", c.file("feed.xml", feed))
+		if code, _, errs := c.run("send", "--yes"); code != 1 || !strings.Contains(errs, "editions resume") {
+			t.Fatalf("first send (no SMTP server yet): exit %d: %s", code, errs)
+		}
+		// Newer stories, for the previews: the paused edition has the
+		// first ones.
+		later := strings.NewReplacer("g1", "g3", "g2", "g4", "/1<", "/3<", "/2<", "/4<", "Harbour reopens", "Ferry timetable changes", "Council votes", "Library extends hours")
+		c.ok("feeds", "add", c.file("later.xml", later.Replace(feed)))
+		srv, err := capture.Start(smtpAddr, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		if through {
+			startDaemon(t, c)
+		}
+		id := "daily-" + time.Now().UTC().Format("20060102") + "-0000"
+		out := filepath.Join(c.dir, "preview.html")
+		script := [][]string{
+			{"editions", "list"},
+			{"editions", "list", "--json"},
+			{"editions", "list", "--list", "nope"},
+			{"editions", "show", id},
+			{"editions", "show", id, "--json"},
+			{"editions", "show", "nope"},
+			{"editions", "pause", "nope"},
+			{"editions", "pause", id}, // paused already
+			{"preview"},
+			{"preview", "--json"},
+			{"preview", "--as", "bob@example.org"},
+			{"preview", "--as", "stranger@example.org", "--out", out},
+			{"preview", "--as", "not-an-address"},
+			{"preview", "--list", "nope"},
+			{"check", "--list", "daily"},
+			{"check", "--list", "daily", "--json"},
+			{"check", "--list", "nope"},
+			{"send", "--yes"},          // checked first, then refused: this period's edition exists
+			{"editions", "resume", id}, // no terminal to ask on
+			{"editions", "resume", "nope", "--yes"},
+			{"editions", "resume", id, "--yes"},
+			{"editions", "resume", id, "--yes"},
+			{"editions", "resume", "--yes"},
+			{"editions", "show", id},
+			{"editions", "list", "--json"},
+			{"editions", "pause", id, "--json"},
+			{"preview"}, // nothing new now
+		}
+		var r run
+		norm := func(s string) string {
+			s = progressRe.ReplaceAllString(s, "")
+			s = normalize(strings.ReplaceAll(s, c.dir, "DIR"))
+			s = portRe.ReplaceAllString(s, "ADDR")
+			s = scoreRe.ReplaceAllString(s, "SCORE")
+			s = sourceRe.ReplaceAllString(s, `"source": "FEED"`)
+			s = durRe.ReplaceAllString(s, "DUR")
+			return tokenRe.ReplaceAllString(s, "TOKEN")
+		}
+		for i, args := range script {
+			code, so, se := c.run(args...)
+			r.results = append(r.results, result{code, norm(so), norm(se)})
+			if through && i == 0 {
+				if _, err := boltstore.Open(filepath.Join(c.dir, "nd.db"), boltstore.Options{Timeout: -1}); !errors.Is(err, boltstore.ErrLocked) {
+					t.Fatalf("the daemon does not hold the database: %v", err)
+				}
+			}
+		}
+		html, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatalf("preview --out: %v", err)
+		}
+		r.html = tokenRe.ReplaceAllString(string(html), "TOKEN")
+		r.sent = srv.Count()
+		return r
+	}
+
+	direct := do(newCLI(t, ""), false)
+	api := do(daemonCLI(t), true)
+
+	if len(direct.results) != len(api.results) {
+		t.Fatalf("%d results directly, %d through the API", len(direct.results), len(api.results))
+	}
+	var ok, failed int
+	for i := range direct.results {
+		d, a := direct.results[i], api.results[i]
+		if d != a {
+			t.Errorf("command %d differs:\ndirect: exit %d\n%s%s\nthrough the API: exit %d\n%s%s", i, d.code, d.out, d.err, a.code, a.out, a.err)
+		}
+		if d.code == 0 {
+			ok++
+		} else {
+			failed++
+		}
+	}
+	if direct.html != api.html || !strings.Contains(direct.html, "Ferry timetable changes") {
+		t.Errorf("preview --out wrote different HTML directly and through the API:\n%s\n----\n%s", direct.html, api.html)
+	}
+	// The resume sent the paused edition to the three subscribers, each
+	// once: in the daemon, not in the CLI (whose own send would have
+	// needed the file).
+	if direct.sent != 3 || api.sent != 3 {
+		t.Errorf("messages sent: %d directly, %d through the daemon; want 3 each", direct.sent, api.sent)
+	}
+	t.Logf("%d commands: %d succeeded, %d failed, the same directly and through the API", len(direct.results), ok, failed)
+	if ok < 15 || failed < 8 {
+		t.Errorf("%d commands succeeded and %d failed: the script lost its coverage", ok, failed)
+	}
+}
