@@ -3,6 +3,7 @@ package mailer
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"mime/quotedprintable"
 	"net/textproto"
@@ -24,12 +25,42 @@ func stdQP(t testing.TB, src []byte) []byte {
 	return b.Bytes()
 }
 
+// checkQP checks appendQP against the standard library's writer, and
+// appendQPNoDot against appendQP: no line of it starts with '.', no
+// line is longer than 76 octets, it decodes to the same bytes, and it is
+// byte for byte appendQP's output when that has no line starting with
+// '.'.
 func checkQP(t testing.TB, src []byte) {
 	t.Helper()
 	want := stdQP(t, src)
 	got := appendQP([]byte("prefix"), src)
 	if !bytes.Equal(got[:6], []byte("prefix")) || !bytes.Equal(got[6:], want) {
 		t.Fatalf("appendQP(%q):\n got %q\nwant %q", src, got[6:], want)
+	}
+	nd := appendQPNoDot([]byte("prefix\r\n"), src)
+	if !bytes.HasPrefix(nd, []byte("prefix\r\n")) {
+		t.Fatalf("appendQPNoDot(%q) did not append", src)
+	}
+	nd = nd[len("prefix\r\n"):]
+	if got := appendQPNoDot[string](nil, string(src)); !bytes.Equal(got, nd) {
+		t.Fatalf("appendQPNoDot(%q): string and []byte differ", src)
+	}
+	dotted := bytes.HasPrefix(want, []byte(".")) || bytes.Contains(want, []byte("\n."))
+	if bytes.Equal(nd, want) == dotted {
+		t.Fatalf("appendQPNoDot(%q) = %q; appendQP gives %q (a line starting with '.': %v)", src, nd, want, dotted)
+	}
+	if bytes.HasPrefix(nd, []byte(".")) || bytes.Contains(nd, []byte("\n.")) {
+		t.Fatalf("appendQPNoDot(%q): a line starts with '.': %q", src, nd)
+	}
+	for l := range bytes.SplitSeq(nd, []byte("\r\n")) {
+		if len(l) > 76 {
+			t.Fatalf("appendQPNoDot(%q): a line of %d octets", src, len(l))
+		}
+	}
+	a, err1 := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(nd)))
+	b, err2 := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(want)))
+	if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+		t.Fatalf("appendQPNoDot(%q) decodes to %q (%v), appendQP to %q (%v)", src, a, err1, b, err2)
 	}
 }
 
@@ -42,6 +73,12 @@ var qpSeeds = []string{
 	string(bytes.Repeat([]byte("a"), 72)) + "é\t",
 	string(bytes.Repeat([]byte("x"), 300)),
 	string(bytes.Repeat([]byte("a b\tc="), 60)),
+	".", "..", ".\n.", "\n.x", "a\r\n.\r\n", ". \n", ".\t",
+	string(bytes.Repeat([]byte("a"), 75)) + ".b",
+	string(bytes.Repeat([]byte("a"), 75)) + "..",
+	string(bytes.Repeat([]byte("."), 200)),
+	string(bytes.Repeat([]byte("é"), 25)) + ".",
+	".wrapper-cell { padding: 0; }\n.footer a { color: #555; }\n",
 }
 
 func FuzzAppendQP(f *testing.F) {

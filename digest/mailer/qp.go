@@ -8,6 +8,21 @@ package mailer
 // without copying through intermediate buffers. The identity is checked
 // by FuzzAppendQP against the standard library.
 func appendQP[S ~string | ~[]byte](dst []byte, src S) []byte {
+	return qpAppend(dst, src, false)
+}
+
+// appendQPNoDot is appendQP for output that needs no dot-stuffing: a '.'
+// that would start an encoded line is written "=2E" (RFC 2045 lets any
+// octet be encoded; decoded, nothing changes), so no line it writes
+// starts with '.'. The output must start a line (dst empty or ending with
+// a line break), as Template's pieces do. Where appendQP's output has no
+// line starting with '.', the two are byte for byte the same.
+func appendQPNoDot[S ~string | ~[]byte](dst []byte, src S) []byte {
+	return qpAppend(dst, src, true)
+}
+
+// qpAppend is appendQP, or appendQPNoDot when noDot is set.
+func qpAppend[S ~string | ~[]byte](dst []byte, src S, noDot bool) []byte {
 	const lineMax = 76
 	// i is the length of the current output line (without its CRLF);
 	// cr is the Writer's "previous input byte was CR" flag, which only
@@ -29,6 +44,11 @@ func appendQP[S ~string | ~[]byte](dst []byte, src S) []byte {
 				if i == lineMax-1 {
 					dst = append(dst, '=', '\r', '\n')
 					i = 0
+				}
+				if i == 0 && noDot && src[p] == '.' {
+					dst, i = qpEncode(dst, i, '.')
+					p++
+					continue
 				}
 				n := min(end-p, lineMax-1-i)
 				dst = append(dst, src[p:p+n]...)

@@ -30,8 +30,11 @@ import (
 // Segments and values are encoded separately, each from the start of a
 // line, and a piece that does not end a line ends with a soft line break
 // ("=" CRLF): decoded, the bodies are byte for byte what Build's message
-// decodes to; only where the soft breaks fall differs. A Template is
-// immutable and safe for concurrent use.
+// decodes to; only where the soft breaks fall differs, and a '.' that
+// would start an encoded line is written "=2E" (appendQPNoDot), so that
+// no line of the message starts with '.': it goes out without
+// dot-stuffing (Conn.BeginRaw still checks). A Template is immutable and
+// safe for concurrent use.
 type Template struct {
 	ops    []tmplOp
 	text   [][]byte // the text part's segments, encoded
@@ -278,7 +281,8 @@ const softBreak = "=\r\n"
 
 // encodeSegments quoted-printable encodes each segment on its own, from
 // the start of a line, ending those that do not end a line (but the last)
-// with a soft break, so that any of them can follow any other or a value.
+// with a soft break, so that any of them can follow any other or a value,
+// every one starting a line (which appendQPNoDot needs).
 // A segment must not hold a CR (render's parts use LF line ends): CR and
 // LF encoded apart would make two line ends of one.
 func encodeSegments(segs [][]byte) ([][]byte, int, error) {
@@ -292,7 +296,7 @@ func encodeSegments(segs [][]byte) ([][]byte, int, error) {
 	buf := make([]byte, 0, qpSize(total)+len(softBreak)*len(segs))
 	ends := make([]int, len(segs))
 	for i, s := range segs {
-		buf = appendQP(buf, s)
+		buf = appendQPNoDot(buf, s)
 		if i < len(segs)-1 && len(s) > 0 && s[len(s)-1] != '\n' {
 			buf = append(buf, softBreak...)
 		}
@@ -312,7 +316,7 @@ func appendQPValue(dst []byte, s string) []byte {
 	if s == "" {
 		return dst
 	}
-	dst = appendQP(dst, s)
+	dst = appendQPNoDot(dst, s)
 	return append(dst, softBreak...)
 }
 

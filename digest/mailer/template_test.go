@@ -350,24 +350,34 @@ func TestNewTemplateRefusesRecipientFields(t *testing.T) {
 }
 
 // TestTemplateSegmentJoins: segments and values that end mid-line, with
-// trailing spaces, tabs and '=' at every line position, decode to the
-// concatenation.
+// trailing spaces, tabs, '=' and '.' at every line position, decode to
+// the concatenation, and no line of the message starts with '.'.
 func TestTemplateSegmentJoins(t *testing.T) {
 	var segs [][]byte
 	for i := range 80 {
-		segs = append(segs, []byte(strings.Repeat("a", i)+[]string{" ", "\t", "=", "é", "\n", ""}[i%6]))
+		seg := strings.Repeat("a", i) + []string{" ", "\t", "=", "é", "\n", "", ".", "\n."}[i%8]
+		if i%3 == 0 {
+			seg = "." + seg
+		}
+		segs = append(segs, []byte(seg))
 	}
 	tm, err := NewTemplate(Message{From: "a@example.org", Subject: "s"}, segs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vals := []string{"", " ", "x ", "\t", "=", strings.Repeat("v", 100) + " ", "ü"}
+	vals := []string{"", " ", "x ", "\t", "=", strings.Repeat("v", 100) + " ", "ü", ".", strings.Repeat("v", 75) + ".."}
 	body := joinBody{vals: vals}
 	out, _, err := tm.Append(nil, &Recipient{To: "b@example.org"}, body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkWire(t, out)
+	// (The message ends mid-line, as its last segment does: only the
+	// terminator's line end is added when it is sent.)
+	if dotLine(out) {
+		i := bytes.Index(out, []byte("\n."))
+		t.Fatalf("a line of the message starts with '.': %q", out[max(0, i-200):i+40])
+	}
 	p := parse(t, out)
 	var want []byte
 	for i, s := range segs {
@@ -395,8 +405,9 @@ func (b joinBody) AppendPart(dst []byte, html bool, lits [][]byte, val func([]by
 }
 
 // FuzzTemplate: for any name, email and URLs, the template and Build
-// accept and refuse the same, their messages decode the same, and no
-// value adds a header field.
+// accept and refuse the same, their messages decode the same, no value
+// adds a header field, and no line of the template's message starts with
+// '.' (it is sent without dot-stuffing).
 func FuzzTemplate(f *testing.F) {
 	for _, c := range tmplCases {
 		f.Add(c.name, c.email, c.unsub, c.mailto, c.prefs)
@@ -409,6 +420,9 @@ func FuzzTemplate(f *testing.F) {
 			return
 		}
 		sameMessage(t, fx, c, tmpl, gm, true)
+		if dotLine(tmpl) || !stuffingFree([][]byte{tmpl}) {
+			t.Fatal("a line of the template's message starts with '.'")
+		}
 		want := []string{"Content-Type", "Date", "Feedback-Id", "From", "List-Id", "Message-Id", "Mime-Version", "Reply-To", "Subject", "To"}
 		if unsub != "" || mailto != "" {
 			want = append(want, "List-Unsubscribe")
