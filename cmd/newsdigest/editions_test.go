@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,5 +166,106 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 	t.Logf("%d commands: %d succeeded, %d failed, the same directly and through the API", len(direct.results), ok, failed)
 	if ok < 15 || failed < 8 {
 		t.Errorf("%d commands succeeded and %d failed: the script lost its coverage", ok, failed)
+	}
+}
+
+// TestResumeThroughDaemonRunsInTheDaemon: with serve holding the
+// database, 'editions resume' has the daemon send, refuses a second
+// resume of the same edition while it runs, pauses the daemon's send on
+// Ctrl-C, and a later resume completes it with everyone served once.
+func TestResumeThroughDaemonRunsInTheDaemon(t *testing.T) {
+	const readers = 300 // more than a page of the sender's queue
+	smtpAddr := freeAddr(t)
+	host, port, _ := strings.Cut(smtpAddr, ":")
+	c := daemonCLI(t)
+	c.environ = append(c.environ, "NEWSDIGEST_SMTP_HOST="+host, "NEWSDIGEST_SMTP_PORT="+port, "NEWSDIGEST_SMTP_MAX_RETRIES=1")
+	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>")
+	var csv strings.Builder
+	csv.WriteString("email\n")
+	for i := range readers {
+		fmt.Fprintf(&csv, "reader%03d@example.org\n", i)
+	}
+	c.ok("subscribers", "import", c.file("readers.csv", csv.String()))
+	now := nowRFC1123()
+	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	if code, _, errs := c.run("send", "--yes"); code != 1 || !strings.Contains(errs, "editions resume") {
+		t.Fatalf("send without an SMTP server: exit %d: %s", code, errs)
+	}
+	id := "daily-" + time.Now().UTC().Format("20060102") + "-0000"
+
+	srv, err := capture.Start(smtpAddr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	srv.SetReply(func(from, to string) error {
+		once.Do(func() { close(entered) })
+		<-release
+		return nil
+	})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	stop := serveUntil(t, c)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Environ: c.environ}
+		done <- m.Run(ctx, []string{"editions", "resume", id, "--yes"})
+	}()
+	select {
+	case <-entered: // the daemon's send reached the SMTP server
+	case code := <-done:
+		t.Fatalf("resume ended before sending: exit %d\n%s%s", code, out.String(), errb.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the daemon's send did not reach the SMTP server")
+	}
+	if code, _, errs := c.run("editions", "resume", id, "--yes"); code != 1 || !strings.Contains(errs, "running already in the daemon") {
+		t.Errorf("second resume while the first runs: exit %d: %s", code, errs)
+	}
+	cancel() // Ctrl-C
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(errb.String(), "pausing the daemon's send") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(errb.String(), "paused by an operator") || !strings.Contains(errb.String(), "editions resume "+id) {
+			t.Errorf("resume after Ctrl-C: exit %d\n%s%s", code, out.String(), errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("resume did not end after Ctrl-C:\n%s%s", out.String(), errb.String())
+	}
+	show := c.ok("editions", "show", id)
+	if !strings.Contains(show, "status:       paused") || strings.Contains(show, ", 0 queued") {
+		t.Errorf("after Ctrl-C the edition is paused with deliveries still queued:\n%s", show)
+	}
+	paused := srv.Count()
+
+	srv.SetReply(nil)
+	if out := c.ok("editions", "resume", id, "--yes"); !strings.Contains(out, fmt.Sprintf("%d sent", readers-paused)) {
+		t.Errorf("second resume: %s (after %d sent)", out, paused)
+	}
+	got := map[string]int{}
+	for _, m := range srv.Messages() {
+		for _, to := range m.To {
+			got[to]++
+		}
+	}
+	if len(got) != readers || srv.Count() != readers {
+		t.Errorf("%d messages to %d readers, want %d each once", srv.Count(), len(got), readers)
+	}
+	if logs := stop(); !strings.Contains(logs, "resuming edition (admin API)") || !strings.Contains(logs, "resumed edition sent") {
+		t.Errorf("the daemon's log does not show its resumes:\n%s", logs)
 	}
 }
