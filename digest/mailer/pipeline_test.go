@@ -5,10 +5,14 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
+	gomail "github.com/wneessen/go-mail"
 )
 
 // rawFor encodes a message to one recipient for the raw path.
@@ -195,5 +199,182 @@ func TestBeginRawDotStuffing(t *testing.T) {
 		if got := string(msgs[len(msgs)-1].Data); got != body {
 			t.Errorf("received %q, want %q", got, body)
 		}
+	}
+}
+
+// countingConn counts the Write calls on a connection.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestBeginRawOneWrite: BeginRaw writes a message's content in one write
+// on the connection, whatever its parts (one stuffing-free part, a
+// signature field and the message, content with lines starting with '.'
+// from anywhere, a message under bufio's 4 KB), and FinishRaw the
+// terminator with the next commands in one more; the server receives
+// each message as the concatenation of its parts, unstuffed.
+func TestBeginRawOneWrite(t *testing.T) {
+	srv := startCapture(t)
+	var writes atomic.Int64
+	var d net.Dialer
+	c, err := dialWith(context.Background(),
+		Config{Host: srv.Host(), Port: srv.Port(), TLS: "none", Timeout: 10 * time.Second, HELO: "sender.test"},
+		gomail.WithDialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return countingConn{conn, &writes}, nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+
+	big := tenStories(t)
+	rc, r := tmplCases[0].recipient(time.Now(), "")
+	v := big.prep.Values(rc)
+	msg, env, err := big.withHTML.Append(nil, &r, &v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !stuffingFree([][]byte{msg}) {
+		t.Fatal("the template's message needs stuffing")
+	}
+	sig := []byte("DKIM-Signature: v=1; a=rsa-sha256; d=harbourgazette.example;\r\n b=abc\r\n")
+	dotted := bytes.ReplaceAll(msg, []byte("\r\n\r\n"), []byte("\r\n\r\n.leading dot\r\n..two\r\n.\r\n"))
+	at := bytes.Index(dotted, []byte("\r\n.leading")) + 2
+	small := []byte("Subject: small\r\n\r\n.a dot\r\nend\r\n")
+	cases := []struct {
+		name  string
+		parts [][]byte
+	}{
+		{"template", [][]byte{msg}},
+		{"signed", [][]byte{sig, msg}},
+		{"dotted", [][]byte{dotted}},
+		{"dotted, split at a dot", [][]byte{dotted[:at], nil, dotted[at:]}},
+		{"small", [][]byte{small}},
+		{"no final line end", [][]byte{[]byte("Subject: x\r\n\r\nno end")}},
+	}
+	ctx := context.Background()
+	// The session's first transaction: its commands go out alone.
+	if err := c.BeginRaw(ctx, env, cases[0].parts...); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range cases {
+		var next *Envelope
+		if i+1 < len(cases) {
+			next = &env
+		}
+		before := writes.Load()
+		if err := c.FinishRaw(ctx, next); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if n := writes.Load() - before; n != 1 {
+			t.Errorf("%s: FinishRaw made %d writes, want 1", tc.name, n)
+		}
+		got := srv.Messages()
+		want := bytes.Join(tc.parts, nil)
+		if !bytes.HasSuffix(want, []byte("\r\n")) {
+			want = append(want, "\r\n"...)
+		}
+		if len(got) != i+1 || !bytes.Equal(got[i].Data, want) {
+			t.Fatalf("%s: the server got %d messages, the last differing from the parts", tc.name, len(got))
+		}
+		if next == nil {
+			break
+		}
+		before = writes.Load()
+		if err := c.BeginRaw(ctx, env, cases[i+1].parts...); err != nil {
+			t.Fatalf("%s: %v", cases[i+1].name, err)
+		}
+		if n := writes.Load() - before; n != 1 {
+			t.Errorf("%s: BeginRaw made %d writes, want 1", cases[i+1].name, n)
+		}
+	}
+}
+
+// TestIndexDotLine compares indexDotLine with bytes.Index on long random
+// inputs, dots sparse and dense (where it hands over to bytes.Index).
+func TestIndexDotLine(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 2026))
+	for range 3000 {
+		p := make([]byte, rng.IntN(3000))
+		dots := rng.IntN(40) + 1 // one byte in dots is a '.'
+		for i := range p {
+			switch k := rng.IntN(200); {
+			case k < 200/dots:
+				p[i] = '.'
+			case k < 200/dots+4:
+				p[i] = '\n'
+			default:
+				p[i] = 'a'
+			}
+		}
+		// Mostly no match: a '\n' before a '.' becomes '\r'.
+		if rng.IntN(4) > 0 {
+			for i := 1; i < len(p); i++ {
+				if p[i] == '.' && p[i-1] == '\n' {
+					p[i-1] = '\r'
+				}
+			}
+			if len(p) > 1 && rng.IntN(2) == 0 {
+				at := 1 + rng.IntN(len(p)-1)
+				p[at-1], p[at] = '\n', '.'
+			}
+		}
+		if got, want := indexDotLine(p), bytes.Index(p, []byte("\n.")); got != want {
+			t.Fatalf("indexDotLine(%q) = %d, want %d", p, got, want)
+		}
+	}
+}
+
+// BenchmarkRawContent measures what BeginRaw does to a ten-story
+// digest's content before writing it: the check that no line starts with
+// '.' and, where one does ("gomail": the message as Encode writes it), a
+// dot-stuffed copy; "signed" copies a DKIM field and the message into
+// one buffer.
+func BenchmarkRawContent(b *testing.B) {
+	big := tenStories(b)
+	rc, r := tmplCases[0].recipient(time.Now(), "0123456789abcdef0123456789abcdef@harbourgazette.example")
+	v := big.prep.Values(rc)
+	msg, _, err := big.withHTML.Append(nil, &r, &v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := big.shared
+	m.To, m.Date, m.MessageID, m.UnsubscribeURL = r.To, r.Date, r.MessageID, r.UnsubscribeURL
+	m.HTML, m.Text = big.prep.Personalize(rc)
+	built, err := Build(m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var gm bytes.Buffer
+	if _, err := Encode(built, &gm); err != nil {
+		b.Fatal(err)
+	}
+	sig := []byte("DKIM-Signature: v=1; a=rsa-sha256; d=harbourgazette.example;\r\n b=abc\r\n")
+	for _, bc := range []struct {
+		name  string
+		parts [][]byte
+	}{
+		{"template", [][]byte{msg}},
+		{"signed", [][]byte{sig, msg}},
+		{"gomail", [][]byte{gm.Bytes()}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var c Conn
+			b.SetBytes(int64(len(bytes.Join(bc.parts, nil))))
+			b.ReportAllocs()
+			for b.Loop() {
+				c.content(bc.parts)
+			}
+		})
 	}
 }

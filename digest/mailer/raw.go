@@ -352,17 +352,12 @@ func (c *Conn) transact(env Envelope, next *Envelope, parts [][]byte, begin bool
 	// bufio hands it to the connection in one write.
 	if begin {
 		// Everything but the terminator: the server cannot take the
-		// message yet, so a failure here is still early. Content that
-		// needs no dot-stuffing goes out as it is, without a copy.
-		content := parts
-		if !stuffingFree(parts) {
-			c.data = appendDotStuffed(c.data[:0], parts)
-			content = [][]byte{c.data[:len(c.data)-3]}
-		}
-		for _, p := range content {
-			if _, err := t.W.Write(p); err != nil {
-				return ioError(err), true
-			}
+		// message yet, so a failure here is still early. One slice
+		// into the empty t.W: bufio hands one of 4 KB or more straight
+		// to the connection, a smaller one at Flush, so the content
+		// goes out in one write either way.
+		if _, err := t.W.Write(c.content(parts)); err != nil {
+			return ioError(err), true
 		}
 		if err := t.W.Flush(); err != nil {
 			return ioError(err), true
@@ -380,6 +375,28 @@ func (c *Conn) transact(env Envelope, next *Envelope, parts [][]byte, begin bool
 	return c.finish(next), false
 }
 
+// content returns parts as DATA content without its terminator, in one
+// slice so that it can go out in one write: the one non-empty part
+// itself when it needs no dot-stuffing (a Template's message, unsigned),
+// else the parts copied into c.data and dot-stuffed there (a 24 KB copy
+// costs less than a second write). Nothing is written unstuffed unless
+// stuffingFree checked it.
+func (c *Conn) content(parts [][]byte) []byte {
+	var one []byte
+	n := 0
+	for _, p := range parts {
+		if len(p) > 0 {
+			one = p
+			n++
+		}
+	}
+	if n == 1 && stuffingFree(parts) {
+		return one
+	}
+	c.data = appendDotStuffed(c.data[:0], parts)
+	return c.data[:len(c.data)-3]
+}
+
 // stuffingFree reports whether parts, concatenated, are DATA content as
 // they are: no line starts with '.', and the content ends with a line end
 // (appendDotStuffed would change nothing but add the terminator).
@@ -390,13 +407,42 @@ func stuffingFree(parts [][]byte) bool {
 		if len(p) == 0 {
 			continue
 		}
-		if lineStart && p[0] == '.' || bytes.Contains(p, []byte("\n.")) {
+		if lineStart && p[0] == '.' || indexDotLine(p) >= 0 {
 			return false
 		}
 		last = p[len(p)-1]
 		lineStart = last == '\n'
 	}
 	return last == '\n'
+}
+
+// indexDotLine returns the index of the first "\n." in p, or -1. It
+// looks for dots and checks the byte before each: in mail, dots are
+// rarer than line ends (a 24 KB digest has about 110 against 520), and
+// bytes.Index of "\n." calls IndexByte once per line end, some four
+// times slower on such a message. Where dots turn out dense, bytes.Index
+// takes over for the rest.
+func indexDotLine(p []byte) int {
+	i, fails := 0, 0
+	for {
+		j := bytes.IndexByte(p[i:], '.')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i > 0 && p[i-1] == '\n' {
+			return i - 1
+		}
+		i++
+		if fails++; fails > 16+i>>5 {
+			// p[i-1] is a '.' not after a line end: a match starts at
+			// i or later.
+			if k := bytes.Index(p[i:], []byte("\n.")); k >= 0 {
+				return i + k
+			}
+			return -1
+		}
+	}
 }
 
 // finish writes the content in c.data (none after BeginRaw), the
@@ -457,7 +503,7 @@ const maxKeptData = 1 << 20
 // appendDotStuffed appends parts as DATA content: a '.' doubled at the
 // start of each line, CRLF added when the content does not end with one,
 // then the terminating ".\r\n". The content must already use CRLF line
-// ends (Encode checks that). It scans for line starts with bytes.Index
+// ends (Encode checks that). It scans for line starts with indexDotLine
 // rather than byte by byte.
 func appendDotStuffed(dst []byte, parts [][]byte) []byte {
 	lineStart := true
@@ -470,7 +516,7 @@ func appendDotStuffed(dst []byte, parts [][]byte) []byte {
 			if lineStart && p[0] == '.' {
 				dst = append(dst, '.')
 			}
-			i := bytes.Index(p, []byte("\n."))
+			i := indexDotLine(p)
 			if i < 0 {
 				dst = append(dst, p...)
 				last = p[len(p)-1]

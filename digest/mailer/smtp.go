@@ -124,6 +124,12 @@ type Conn struct {
 // "tls", none for "none"; authentication (the best mechanism the server
 // offers, PLAIN or LOGIN over TLS) only when a username is set.
 func Dial(ctx context.Context, c Config) (*Conn, error) {
+	return dialWith(ctx, c)
+}
+
+// dialWith is Dial with further go-mail options (tests: a dialer that
+// counts the connection's writes).
+func dialWith(ctx context.Context, c Config, extra ...gomail.Option) (*Conn, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("mailer: %w", err)
 	}
@@ -158,7 +164,7 @@ func Dial(ctx context.Context, c Config) (*Conn, error) {
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
 			gomail.WithUsername(c.Username), gomail.WithPassword(c.Password))
 	}
-	client, err := gomail.NewClient(c.Host, opts...)
+	client, err := gomail.NewClient(c.Host, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("mailer: smtp client for %s: %w", c.Host, err)
 	}
