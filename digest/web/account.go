@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -37,6 +38,39 @@ func (s *Server) subscriberFor(p subscribers.Purpose, token string) (subscribers
 	return sub, c, true
 }
 
+// update applies fn to the subscriber that id (or, when id is empty,
+// email) names and stores the result in one store transaction: fn sees
+// the latest record, whatever changed since the page read it, and nothing
+// can be written between its read and its write. fn runs inside that
+// transaction: it must not call the Store. The change is reported to
+// SubscriberChanged.
+func (s *Server) update(id, email string, fn func(*subscribers.Subscriber) error) (subscribers.Subscriber, error) {
+	var before subscribers.Subscriber
+	wrap := func(sub *subscribers.Subscriber) error {
+		before = *sub
+		before.Lists = maps.Clone(sub.Lists) // fn changes the map in place
+		return fn(sub)
+	}
+	var after subscribers.Subscriber
+	var err error
+	if id != "" {
+		after, err = s.Store.UpdateSubscriberByID(id, wrap)
+	} else {
+		after, err = s.Store.UpdateSubscriber(email, wrap)
+	}
+	if err == nil {
+		s.changed(before, after)
+	}
+	return after, err
+}
+
+// changed tells SubscriberChanged of a stored change.
+func (s *Server) changed(before, after subscribers.Subscriber) {
+	if s.SubscriberChanged != nil {
+		s.SubscriberChanged(before, after)
+	}
+}
+
 func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
 	sub, c, ok := s.subscriberFor(subscribers.PurposeConfirm, r.PathValue("token"))
 	if !ok {
@@ -46,28 +80,43 @@ func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
 	source, names, _ := strings.Cut(c.List, "|")
 	now := s.now()
 	var titles []string
-	var joined []subscribers.List // lists this visit moves to confirmed
+	var lists []subscribers.List
 	for _, n := range strings.Split(names, ",") {
 		l, err := s.Store.GetList(n)
 		if err != nil {
 			continue // the list was removed since
 		}
 		titles = append(titles, listTitle(l))
-		if sub.StatusOn(n) != subscribers.Confirmed {
-			sub.SetStatus(n, subscribers.Confirmed, now)
-			joined = append(joined, l)
-		}
+		lists = append(lists, l)
 	}
 	if len(titles) == 0 {
 		s.badLink(w, r)
 		return
 	}
-	if len(joined) > 0 {
-		sub.Consent = subscribers.Consent{Time: now, IP: s.clientIP(r), Source: source}
-		if err := s.Store.PutSubscriber(sub); err != nil {
-			s.internal(w, r, "confirm", err)
-			return
+	ip := s.clientIP(r)
+	var joined []subscribers.List // lists this visit moves to confirmed
+	sub, err := s.update(sub.ID, "", func(cur *subscribers.Subscriber) error {
+		joined = joined[:0]
+		for _, l := range lists {
+			if cur.StatusOn(l.Name) != subscribers.Confirmed {
+				cur.SetStatus(l.Name, subscribers.Confirmed, now)
+				joined = append(joined, l)
+			}
 		}
+		if len(joined) > 0 {
+			cur.Consent = subscribers.Consent{Time: now, IP: ip, Source: source}
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, boltstore.ErrNotFound): // deleted since the token was checked
+		s.badLink(w, r)
+		return
+	case err != nil:
+		s.internal(w, r, "confirm", err)
+		return
+	}
+	if len(joined) > 0 {
 		s.welcomeOnce(sub, joined, r.PathValue("token"), now)
 	}
 	d := s.base("Subscription confirmed")
@@ -121,20 +170,28 @@ func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	changed := false
-	for name, m := range sub.Lists {
-		if c.List != "" && name != c.List {
-			continue
+	sub, err := s.update(sub.ID, "", func(cur *subscribers.Subscriber) error {
+		changed = false
+		for name, m := range cur.Lists {
+			if c.List != "" && name != c.List {
+				continue
+			}
+			if m.Status == subscribers.Confirmed || m.Status == subscribers.Pending {
+				cur.SetStatus(name, subscribers.Unsubscribed, now)
+				changed = true
+			}
 		}
-		if m.Status == subscribers.Confirmed || m.Status == subscribers.Pending {
-			sub.SetStatus(name, subscribers.Unsubscribed, now)
-			changed = true
-		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, boltstore.ErrNotFound): // deleted since the token was checked
+		s.badLink(w, r)
+		return
+	case err != nil:
+		s.internal(w, r, "unsubscribe", err)
+		return
 	}
 	if changed {
-		if err := s.Store.PutSubscriber(sub); err != nil {
-			s.internal(w, r, "unsubscribe", err)
-			return
-		}
 		s.log().Info("web: unsubscribed", "subscriber", sub.ID, "list", c.List)
 	}
 	title := "our newsletters"
@@ -172,10 +229,15 @@ func (s *Server) preferencesPage(sub subscribers.Subscriber) (pageData, error) {
 	if err != nil {
 		return d, err
 	}
+	var shown []string // the lists shown ticked
 	for _, l := range lists {
 		st := sub.StatusOn(l.Name)
 		d.Lists = append(d.Lists, listOption{Name: l.Name, Title: listTitle(l), Checked: st == subscribers.Confirmed, Status: string(st)})
+		if st == subscribers.Confirmed {
+			shown = append(shown, l.Name)
+		}
 	}
+	d.Shown = strings.Join(shown, ",")
 	d.Email = sub.Email
 	d.Name = sub.Name
 	d.Frequency = sub.Frequency
@@ -261,21 +323,43 @@ func (s *Server) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "preferences", err)
 		return
 	}
-	now := s.now()
-	for _, l := range lists {
-		want := slices.Contains(f["lists"], l.Name)
-		st := sub.StatusOn(l.Name)
-		switch {
-		case want && st != subscribers.Confirmed:
-			// The token came in an email to this address: that is
-			// confirmation enough.
-			sub.SetStatus(l.Name, subscribers.Confirmed, now)
-		case !want && (st == subscribers.Confirmed || st == subscribers.Pending):
-			sub.SetStatus(l.Name, subscribers.Unsubscribed, now)
+	// The page says which lists it showed ticked ("shown"): then only the
+	// boxes the person changed change a membership, and a list an admin
+	// added, or a bounce or an unsubscribe elsewhere, since the page was
+	// opened stays as it is. A post without it (an older page, a script)
+	// sets every list to what its box says.
+	_, delta := f["shown"]
+	shown := make(map[string]bool)
+	for _, v := range f["shown"] {
+		for _, n := range strings.Split(v, ",") {
+			shown[n] = true
 		}
 	}
-	sub.Frequency, sub.Timezone, sub.SendHour, sub.Topics = freq, tz, hour, topics
-	if err := s.Store.PutSubscriber(sub); err != nil {
+	now := s.now()
+	sub, err = s.update(sub.ID, "", func(cur *subscribers.Subscriber) error {
+		for _, l := range lists {
+			want := slices.Contains(f["lists"], l.Name)
+			if delta && want == shown[l.Name] {
+				continue // left as the page showed it
+			}
+			st := cur.StatusOn(l.Name)
+			switch {
+			case want && st != subscribers.Confirmed:
+				// The token came in an email to this address: that is
+				// confirmation enough.
+				cur.SetStatus(l.Name, subscribers.Confirmed, now)
+			case !want && (st == subscribers.Confirmed || st == subscribers.Pending):
+				cur.SetStatus(l.Name, subscribers.Unsubscribed, now)
+			}
+		}
+		cur.Frequency, cur.Timezone, cur.SendHour, cur.Topics = freq, tz, hour, topics
+		return nil
+	})
+	switch {
+	case errors.Is(err, boltstore.ErrNotFound): // deleted since the token was checked
+		s.badLink(w, r)
+		return
+	case err != nil:
 		s.internal(w, r, "preferences", err)
 		return
 	}

@@ -99,6 +99,7 @@ type pageData struct {
 	ExportURL    string
 	DeleteURL    string
 	PrefsURL     string
+	Shown        string // preferences: the lists shown ticked, comma-separated (a hidden field)
 
 	// archive
 	Editions []editionRow

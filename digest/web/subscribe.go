@@ -268,33 +268,46 @@ func cleanName(s string) string {
 // confirmation email, unless the address is confirmed on all of them
 // already, suppressed, or was sent one within MailInterval.
 func (s *Server) signUp(email, name string, lists []subscribers.List, source string, now time.Time) error {
-	sub, err := s.Store.GetSubscriber(email)
-	isNew := errors.Is(err, boltstore.ErrNotFound)
-	if err != nil && !isNew {
-		return err
-	}
-	if isNew {
-		sub = subscribers.Subscriber{Email: email, Name: name, SendHour: -1, Frequency: subscribers.Daily}
-	}
 	var confirm []subscribers.List
-	changed := isNew
-	for _, l := range lists {
-		switch sub.StatusOn(l.Name) {
-		case subscribers.Confirmed:
-			continue
-		case "", subscribers.Unsubscribed:
-			sub.SetStatus(l.Name, subscribers.Pending, now)
-			changed = true
+	// pend marks the lists to confirm pending, in the transaction that
+	// reads the record, so that a change made meanwhile (an admin adding
+	// a list, a second sign-up) is kept.
+	pend := func(cur *subscribers.Subscriber) error {
+		confirm = confirm[:0]
+		for _, l := range lists {
+			switch cur.StatusOn(l.Name) {
+			case subscribers.Confirmed:
+				continue
+			case "", subscribers.Unsubscribed:
+				cur.SetStatus(l.Name, subscribers.Pending, now)
+			}
+			confirm = append(confirm, l)
 		}
-		confirm = append(confirm, l)
+		return nil
 	}
-	if changed {
-		if err := s.Store.PutSubscriber(sub); err != nil {
+	var sub subscribers.Subscriber
+	var err error
+	for range 3 { // a new address stored by someone else meanwhile: update it
+		sub, err = s.update("", email, pend)
+		if !errors.Is(err, boltstore.ErrNotFound) {
+			break
+		}
+		sub = subscribers.Subscriber{Email: email, Name: name, SendHour: -1, Frequency: subscribers.Daily}
+		pend(&sub)
+		if err = s.Store.AddSubscriber(sub); errors.Is(err, boltstore.ErrExists) {
+			continue
+		}
+		if err != nil {
 			return err
 		}
-		if sub, err = s.Store.GetSubscriber(email); err != nil {
+		if sub, err = s.Store.GetSubscriber(email); err != nil { // its ID
 			return err
 		}
+		s.changed(subscribers.Subscriber{}, sub)
+		break
+	}
+	if err != nil {
+		return err
 	}
 	if len(confirm) == 0 {
 		return nil
@@ -350,8 +363,9 @@ func (s *Server) confirmation(sub subscribers.Subscriber, lists []subscribers.Li
 	}
 	m, err := mailer.Build(mailer.Message{
 		From: from, ReplyTo: replyTo, To: sub.Email, Subject: sm.Subject, Date: now,
-		MessageID: mailer.NewMessageID(fa.Address[strings.LastIndexByte(fa.Address, '@')+1:]),
-		Text:      sm.Text, HTML: sm.HTML,
+		MessageID:  mailer.NewMessageID(fa.Address[strings.LastIndexByte(fa.Address, '@')+1:]),
+		ReturnPath: s.returnPath(sub),
+		Text:       sm.Text, HTML: sm.HTML,
 	})
 	if err != nil {
 		return nil, err
@@ -435,12 +449,40 @@ func (s *Server) welcome(sub subscribers.Subscriber, lists []subscribers.List, n
 		UnsubscribeURL:    s.url("/unsubscribe/" + unsubTok),
 		UnsubscribeMailto: mailto + "?subject=" + url.PathEscape("unsubscribe "+unsubTok),
 		FeedbackID:        "welcome:" + l.Name + ":newsdigest",
+		ReturnPath:        s.returnPath(sub),
 		Text:              sm.Text, HTML: sm.HTML,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &mailMsg{msg: m}, nil
+}
+
+// returnPath is the envelope sender (MAIL FROM) of a confirmation or
+// welcome email to sub: a VERP address bounces+TOKEN@bounce-domain on
+// BounceAddress, the bare BounceAddress for a subscriber whose ID cannot
+// be signed (one given by an import), or "" (the From) without a
+// BounceAddress.
+//
+// The token names the subscriber but no list and no edition (an empty
+// list name, the slot of Unix time 0), as these emails belong to none:
+// the bounce processor ties a bounce or complaint of one to the
+// subscriber, records it without a list or edition and, as for any
+// report whose list it cannot tell, marks every list they are confirmed
+// or pending on. So a confirmation that hard-bounces suppresses the
+// address (no further confirmation goes to it) and marks its pending
+// lists bounced; and the bounce listener, which trusts only reports with
+// a valid token, no longer drops these bounces.
+func (s *Server) returnPath(sub subscribers.Subscriber) string {
+	if s.BounceAddress == "" {
+		return ""
+	}
+	if tok, ok := s.Signer.SignBounce(sub.ID, "", time.Unix(0, 0)); ok {
+		if addr, err := subscribers.VERPAddress(s.BounceAddress, tok); err == nil {
+			return addr
+		}
+	}
+	return s.BounceAddress
 }
 
 // sendTime is the time of day (and its zone) the lists' editions reach

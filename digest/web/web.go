@@ -42,7 +42,16 @@ type Store interface {
 	GetList(name string) (subscribers.List, error)
 	GetSubscriber(email string) (subscribers.Subscriber, error)
 	GetSubscriberByID(id string) (subscribers.Subscriber, error)
-	PutSubscriber(sub subscribers.Subscriber) error
+	// AddSubscriber stores a new subscriber, failing with an error
+	// wrapping boltstore.ErrExists when the address is stored already.
+	AddSubscriber(sub subscribers.Subscriber) error
+	// UpdateSubscriber and UpdateSubscriberByID apply fn to the stored
+	// subscriber and store the result in one transaction, so that a
+	// change someone else made meanwhile (an admin, a bounce, a second
+	// request) is never overwritten; an error wraps boltstore.ErrNotFound
+	// when there is no such subscriber.
+	UpdateSubscriber(email string, fn func(*subscribers.Subscriber) error) (subscribers.Subscriber, error)
+	UpdateSubscriberByID(id string, fn func(*subscribers.Subscriber) error) (subscribers.Subscriber, error)
 	DeleteSubscriber(email string) error
 	Editions(list string) ([]digest.Edition, error)
 	GetEdition(id string) (digest.Edition, error)
@@ -88,6 +97,16 @@ type Server struct {
 	// List-Unsubscribe, like the digests' (mail.unsubscribe_mailto);
 	// empty means the list's From address.
 	UnsubscribeMailto string
+	// BounceAddress is the base of the VERP return paths of confirmation
+	// and welcome emails, as of the digests' (mail.bounce_address,
+	// bounces@bounce.example.org → bounces+TOKEN@bounce.example.org):
+	// a bounce or complaint about either comes back tied to its
+	// subscriber. Empty: the return path is the From.
+	BounceAddress string
+	// SubscriberChanged, if set, is told of every change the pages make
+	// to a subscriber, with the record before (zero when new) and after
+	// (for metrics of subscribes, confirms and unsubscribes).
+	SubscriberChanged func(old, new subscribers.Subscriber)
 
 	ConfirmTTL   time.Duration // life of confirm links; default DefaultConfirmTTL
 	MailInterval time.Duration // per address; default DefaultMailInterval
@@ -125,6 +144,12 @@ func (s *Server) init() error {
 		if s.Store == nil || s.Signer == nil {
 			s.initErr = errors.New("web: Store and Signer are required")
 			return
+		}
+		if s.BounceAddress != "" {
+			if err := subscribers.CheckBounceAddress(s.BounceAddress); err != nil {
+				s.initErr = fmt.Errorf("web: bounce address: %w", err)
+				return
+			}
 		}
 		if s.pages, err = loadPages(); err != nil {
 			s.initErr = err
