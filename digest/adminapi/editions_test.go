@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,7 +113,7 @@ func editionFixture(t *testing.T) (*boltstore.Store, *Client, *httptest.Server, 
 		t.Fatal(err)
 	}
 	e := &delivery.Engine{Store: st, Renderer: r, Signer: signer, Clock: digest.SystemClock{}, BaseURL: "https://gazette.example/newsletter"}
-	h, err := (&Server{Service: Direct{st}, Token: testToken, Editor: testEditor{e}, Runner: &testRunner{st: st, runs: map[string]DeliveryRun{}}}).Handler()
+	h, err := (&Server{Service: Direct{st}, Token: testToken, Editor: testEditor{e}, Runner: &testRunner{st: st, runs: map[string]DeliveryRun{}}, Tester: testTester{st}}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +259,7 @@ func TestEditionEndpointsNeedTheToken(t *testing.T) {
 		"GET /api/editions", "GET /api/editions/" + ed.ID, "GET /api/editions/" + ed.ID + "/detail",
 		"POST /api/editions/" + ed.ID + "/pause", "POST /api/editions/" + ed.ID + "/resume",
 		"GET /api/editions/" + ed.ID + "/delivery", "GET /api/lists/daily/preview?as=ann@example.org", "GET /api/lists/daily/sample",
+		"POST /api/lists/daily/test", "POST /api/lists/daily/dry-run",
 	} {
 		method, path, _ := strings.Cut(route, " ")
 		for _, auth := range []string{"", "Bearer wrong-token-0123456789"} {
@@ -291,6 +293,8 @@ func TestEditionEndpointsWithoutEngine(t *testing.T) {
 		"sample":  func() error { _, err := c.Sample("daily"); return err },
 		"resume":  func() error { _, err := c.Resume("daily-x"); return err },
 		"run":     func() error { _, err := c.Run("daily-x"); return err },
+		"test":    func() error { _, err := c.SendTest("daily", "ann@example.org"); return err },
+		"dry run": func() error { _, err := c.DryRun("daily", nil); return err },
 	} {
 		err := call()
 		var ae *APIError
@@ -300,5 +304,84 @@ func TestEditionEndpointsWithoutEngine(t *testing.T) {
 	}
 	if eds, err := c.Editions(""); err != nil || eds != nil {
 		t.Errorf("no editions: %v %v", eds, err)
+	}
+}
+
+// testTester sends nothing: a test copy checks the list and the address
+// as the engine does; a dry run writes a message per confirmed reader,
+// bytes that are not UTF-8 included, or finds nothing new in a list
+// named "quiet".
+type testTester struct{ st *boltstore.Store }
+
+func (x testTester) SendTest(_ context.Context, list, to string) (digest.Edition, error) {
+	if _, err := x.st.GetList(list); err != nil {
+		return digest.Edition{}, err
+	}
+	if _, err := subscribers.NormalizeEmail(to); err != nil {
+		return digest.Edition{}, err
+	}
+	return digest.Edition{ID: list + "-test", Stories: digest.Selection{Top: make([]digest.Pick, 2)}}, nil
+}
+
+func (x testTester) DryRun(ctx context.Context, list string, write func(string, []byte) error) (delivery.Result, error) {
+	res := delivery.Result{Edition: list + "-dry"}
+	if list == "quiet" {
+		return res, fmt.Errorf("list quiet: %w", delivery.ErrNothingNew)
+	}
+	emails, err := x.st.ConfirmedEmails(list, "", 100)
+	if err != nil {
+		return res, err
+	}
+	for _, e := range emails {
+		if err := write(e, []byte("To: "+e+"\r\n\r\n\xff\x00")); err != nil {
+			return res, err
+		}
+		res.Sent++
+	}
+	return res, nil
+}
+
+func TestTestAndDryRunEndpoints(t *testing.T) {
+	st, c, _, _ := editionFixture(t)
+	res, err := c.SendTest("daily", "Editor@Example.org")
+	if err != nil || res.Edition != "daily-test" || res.Stories != 2 || res.To != "Editor@Example.org" {
+		t.Errorf("test copy: %+v %v", res, err)
+	}
+	_, derr := st.GetList("nope")
+	if _, err := c.SendTest("nope", "ann@example.org"); !errors.Is(err, boltstore.ErrNotFound) || err.Error() != derr.Error() {
+		t.Errorf("test copy of an unknown list: %v", err)
+	}
+	var ae *APIError
+	if _, err := c.SendTest("daily", "not-an-address"); !errors.As(err, &ae) || ae.Status != 400 || !errors.Is(err, subscribers.ErrInvalidEmail) {
+		t.Errorf("test copy to a bad address: %v", err)
+	}
+	if _, err := c.SendTest("daily", ""); !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(err.Error(), `"to"`) {
+		t.Errorf("test copy without an address: %v, want 400 naming \"to\"", err)
+	}
+
+	got := map[string][]byte{}
+	dr, err := c.DryRun("daily", func(to string, eml []byte) error { got[to] = eml; return nil })
+	if err != nil || dr.Sent != 2 || dr.Edition != "daily-dry" || len(got) != 2 {
+		t.Fatalf("dry run: %+v %v, %d messages", dr, err, len(got))
+	}
+	if string(got["ann@example.org"]) != "To: ann@example.org\r\n\r\n\xff\x00" {
+		t.Errorf("dry run: the bytes changed on the way: %q", got["ann@example.org"])
+	}
+	if _, err := c.DryRun("nope", func(string, []byte) error { return nil }); !errors.Is(err, boltstore.ErrNotFound) || err.Error() != derr.Error() {
+		t.Errorf("dry run of an unknown list: %v, want %v", err, derr)
+	}
+	if err := st.PutList(subscribers.List{Name: "quiet", Title: "Quiet", From: "q@gazette.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DryRun("quiet", func(string, []byte) error { return nil }); !errors.Is(err, delivery.ErrNothingNew) || !strings.Contains(err.Error(), "list quiet") {
+		t.Errorf("dry run with nothing new: %v, want ErrNothingNew", err)
+	}
+	// A stream cut before its last line is an error, not a success.
+	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"to":"ann@example.org","eml":"eA=="}` + "\n"))
+	}))
+	defer cut.Close()
+	if _, err := (&Client{BaseURL: cut.URL, Token: testToken}).DryRun("daily", func(string, []byte) error { return nil }); err == nil || !strings.Contains(err.Error(), "unexpected EOF") {
+		t.Errorf("cut stream: %v", err)
 	}
 }

@@ -39,6 +39,8 @@ type Server struct {
 	// sends (see editions.go).
 	Editor Editor
 	Runner Runner
+	// Tester, if set, serves test copies and dry runs (see dryrun.go).
+	Tester Tester
 }
 
 // Ping is the answer of GET /api/ping.
@@ -270,6 +272,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	mux.HandleFunc("POST /api/cms/articles", s.handleCMSArticles)
 	mux.HandleFunc("GET /api/editions/{edition}/stats", s.handleEditionStats)
 	s.editionRoutes(mux)
+	s.testRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, Error{Error: "no such endpoint: " + r.Method + " " + r.URL.Path, Code: "not_found"})
 	})
