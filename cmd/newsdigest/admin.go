@@ -14,39 +14,55 @@ import (
 )
 
 // openAdmin loads the config and reaches the admin service that the
-// subscribers, lists, feeds and articles commands use: the database file
+// subscribers, lists, feeds, articles, editions, preview and check
+// commands use: the database file
 // directly when no process holds it, else the admin API of the daemon
 // that holds it. Either way the commands see the same adminapi.Service.
 func (m *Main) openAdmin() error {
-	if err := m.loadConfig(); err != nil {
+	cl, err := m.openOrDaemon()
+	switch {
+	case err != nil:
 		return err
+	case cl != nil:
+		m.admin = cl
+	default:
+		m.admin = adminapi.Direct{Store: m.store}
+	}
+	return nil
+}
+
+// openOrDaemon is open for the commands that can also work through the
+// daemon (openAdmin, send): it opens the database, or, when a process
+// holds it, returns a client of the daemon that holds it (m.store stays
+// nil). When no daemon answers, it waits for the file as open does
+// (another command may hold it for a moment).
+func (m *Main) openOrDaemon() (*adminapi.Client, error) {
+	if err := m.loadConfig(); err != nil {
+		return nil, err
 	}
 	if err := m.checkDBExists(); err != nil {
-		return err
+		return nil, err
 	}
 	st, err := boltstore.Open(m.cfg.DB, boltstore.Options{Timeout: -1})
 	if err == nil {
-		m.store, m.admin = st, adminapi.Direct{Store: st}
-		return nil
+		m.store = st
+		return nil, nil
 	}
 	if !errors.Is(err, boltstore.ErrLocked) {
-		return err
+		return nil, err
 	}
-	// Held by another process: the daemon, or another command for a moment.
 	cl, apiErr := m.adminClient()
 	if apiErr == nil {
-		m.admin = cl
-		return nil
+		return cl, nil
 	}
-	st, err = boltstore.Open(m.cfg.DB, boltstore.Options{Timeout: time.Second})
-	if err == nil {
-		m.store, m.admin = st, adminapi.Direct{Store: st}
-		return nil
+	if st, err = boltstore.Open(m.cfg.DB, boltstore.Options{Timeout: time.Second}); err == nil {
+		m.store = st
+		return nil, nil
 	}
 	if errors.Is(err, boltstore.ErrLocked) {
-		return fmt.Errorf("%w; and the daemon's admin API cannot be used: %v", err, apiErr)
+		return nil, fmt.Errorf("%w; and the daemon's admin API cannot be used: %v", err, apiErr)
 	}
-	return err
+	return nil, err
 }
 
 // adminClient returns a client of the admin API at admin.addr, after

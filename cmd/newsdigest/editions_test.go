@@ -43,8 +43,9 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 	}
 	type run struct {
 		results []result
-		html    string // preview --out's file
-		sent    int    // messages the SMTP server got
+		html    string   // preview --out's file
+		dry     []string // the files of send --dry-run
+		sent    int      // messages the SMTP server got
 	}
 	do := func(c *cli, through bool) run {
 		// The SMTP server's address is taken now and served only after
@@ -79,6 +80,7 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 		}
 		id := "daily-" + time.Now().UTC().Format("20060102") + "-0000"
 		out := filepath.Join(c.dir, "preview.html")
+		dry := filepath.Join(c.dir, "dry")
 		script := [][]string{
 			{"editions", "list"},
 			{"editions", "list", "--json"},
@@ -97,6 +99,10 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 			{"check", "--list", "daily"},
 			{"check", "--list", "daily", "--json"},
 			{"check", "--list", "nope"},
+			{"send", "--to", "editor@example.org"}, // a test copy: no confirmation needed
+			{"send", "--to", "not-an-address"},
+			{"send", "--dry-run", dry},
+			{"send", "--dry-run", dry, "--list", "nope"},
 			{"send", "--yes"},          // checked first, then refused: this period's edition exists
 			{"editions", "resume", id}, // no terminal to ask on
 			{"editions", "resume", "nope", "--yes"},
@@ -132,6 +138,13 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 			t.Fatalf("preview --out: %v", err)
 		}
 		r.html = tokenRe.ReplaceAllString(string(html), "TOKEN")
+		ents, err := os.ReadDir(dry)
+		if err != nil {
+			t.Fatalf("send --dry-run: %v", err)
+		}
+		for _, e := range ents {
+			r.dry = append(r.dry, e.Name())
+		}
 		r.sent = srv.Count()
 		return r
 	}
@@ -157,11 +170,14 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 	if direct.html != api.html || !strings.Contains(direct.html, "Ferry timetable changes") {
 		t.Errorf("preview --out wrote different HTML directly and through the API:\n%s\n----\n%s", direct.html, api.html)
 	}
-	// The resume sent the paused edition to the three subscribers, each
-	// once: in the daemon, not in the CLI (whose own send would have
-	// needed the file).
-	if direct.sent != 3 || api.sent != 3 {
-		t.Errorf("messages sent: %d directly, %d through the daemon; want 3 each", direct.sent, api.sent)
+	if strings.Join(direct.dry, " ") != strings.Join(api.dry, " ") || len(direct.dry) != 3 {
+		t.Errorf("send --dry-run wrote %v directly and %v through the API; want the 3 readers' messages", direct.dry, api.dry)
+	}
+	// The test copy, then the resume of the paused edition to the three
+	// subscribers, each once: in the daemon, not in the CLI (whose own
+	// send would have needed the file).
+	if direct.sent != 4 || api.sent != 4 {
+		t.Errorf("messages sent: %d directly, %d through the daemon; want 4 each", direct.sent, api.sent)
 	}
 	t.Logf("%d commands: %d succeeded, %d failed, the same directly and through the API", len(direct.results), ok, failed)
 	if ok < 15 || failed < 8 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"newsdigest/digest/adminapi"
 	"newsdigest/digest/boltstore"
 	"newsdigest/digest/delivery"
+	"newsdigest/digest/mailer"
 )
 
 // engineEditor is adminapi.Editor on a delivery engine: the CLI's own on
@@ -46,6 +48,33 @@ func (m *Main) editor() (adminapi.Editor, error) {
 	}
 	return engineEditor{e}, nil
 }
+
+// engineTester is adminapi.Tester on the daemon's engine: test copies go
+// out over its SMTP server, dry runs hand each message to the admin API,
+// which streams it to the CLI (that writes the .eml files).
+type engineTester struct{ e *delivery.Engine }
+
+func (x engineTester) SendTest(ctx context.Context, list, to string) (digest.Edition, error) {
+	return x.e.SendTest(ctx, list, to)
+}
+
+func (x engineTester) DryRun(ctx context.Context, list string, write func(to string, eml []byte) error) (delivery.Result, error) {
+	e := *x.e // a copy whose transport is write
+	e.Dial = func(context.Context) (delivery.Transport, error) { return writeTransport(write), nil }
+	return e.DryRun(ctx, list)
+}
+
+// writeTransport hands each message to a function.
+type writeTransport func(to string, eml []byte) error
+
+func (t writeTransport) Send(_ context.Context, env mailer.Envelope, parts ...[]byte) error {
+	if len(env.To) == 0 {
+		return fmt.Errorf("dry run: message without recipient")
+	}
+	return t(env.To[0], bytes.Join(parts, nil))
+}
+
+func (t writeTransport) Close() error { return nil }
 
 // daemonSends is the daemon's sender: the scheduler's and the admin API's
 // deliveries all go through it, so that it knows which editions are being
@@ -237,5 +266,6 @@ func (d *daemonSends) component() component {
 
 var (
 	_ adminapi.Editor = engineEditor{}
+	_ adminapi.Tester = engineTester{}
 	_ adminapi.Runner = (*daemonSends)(nil)
 )

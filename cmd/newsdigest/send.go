@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/term"
 
 	"newsdigest/digest"
-	"newsdigest/digest/boltstore"
+	"newsdigest/digest/adminapi"
 	"newsdigest/digest/delivery"
+	"newsdigest/digest/mailer"
 	"newsdigest/subscribers"
 )
 
@@ -42,11 +44,12 @@ and records nothing. The edition is first checked like 'newsdigest check
 	if err != nil {
 		return err
 	}
-	if err := m.open(); err != nil {
-		if errors.Is(err, boltstore.ErrLocked) && *to == "" && *dryRun == "" {
-			return m.sendThroughDaemon(*list, *yes, *force, *forceNew, err)
-		}
+	cl, err := m.openOrDaemon()
+	if err != nil {
 		return err
+	}
+	if cl != nil {
+		return m.sendThroughDaemon(ctx, cl, sendOptions{list: *list, to: *to, dryRun: *dryRun, yes: *yes, force: *force, forceNew: *forceNew})
 	}
 	name, err := m.listName(*list)
 	if err != nil {
@@ -72,16 +75,7 @@ and records nothing. The edition is first checked like 'newsdigest check
 		return nil
 	case *dryRun != "":
 		res, err := e.DryRun(ctx, name)
-		if errors.Is(err, delivery.ErrNothingNew) {
-			fmt.Fprintf(m.Stdout, "skipped: %v\n", err)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(m.Stdout, "dry run: %d messages written to %s (%d suppressed, %d failed); nothing was sent or recorded\n",
-			res.Sent, *dryRun, res.Suppressed, res.Failed)
-		return nil
+		return m.printDryRun(res, err, *dryRun)
 	}
 
 	l, err := m.store.GetList(name)
@@ -135,23 +129,50 @@ and records nothing. The edition is first checked like 'newsdigest check
 	return m.deliver(ctx, e, ed.ID)
 }
 
-// sendThroughDaemon asks the daemon that holds the database to send the
-// list's edition now (POST /api/lists/{name}/send).
-func (m *Main) sendThroughDaemon(list string, yes, force, forceNew bool, openErr error) error {
-	cl, err := m.adminClient()
-	if err != nil {
-		return fmt.Errorf("%w; and the daemon's admin API cannot be used: %v", openErr, err)
-	}
+// sendOptions are send's flags.
+type sendOptions struct {
+	list, to, dryRun     string
+	yes, force, forceNew bool
+}
+
+// sendThroughDaemon does what send does when the daemon holds the
+// database: the daemon sends the list's edition now (POST
+// /api/lists/{name}/send), a test copy (…/test) or composes the dry run's
+// messages (…/dry-run), which the CLI writes to the directory as a dry
+// run of its own does.
+func (m *Main) sendThroughDaemon(ctx context.Context, cl *adminapi.Client, o sendOptions) error {
+	cl.Context = ctx
 	m.admin = cl
-	name, err := m.listName(list)
+	name, err := m.listName(o.list)
 	if err != nil {
 		return err
+	}
+	if o.dryRun != "" {
+		if err := os.MkdirAll(o.dryRun, 0o755); err != nil {
+			return err
+		}
 	}
 	// The same check as a send of the CLI's own, on the message the
 	// daemon composes.
-	if err := m.preflight(cl, name, force); err != nil {
+	if err := m.preflight(cl, name, o.force || o.dryRun != ""); err != nil {
 		return err
 	}
+	switch {
+	case o.to != "":
+		res, err := cl.SendTest(name, o.to)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "test copy of %s (%d stories) sent to %s\n", name, res.Stories, o.to)
+		return nil
+	case o.dryRun != "":
+		tr := &emlTransport{dir: o.dryRun, n: new(atomic.Int64)}
+		res, err := cl.DryRun(name, func(to string, eml []byte) error {
+			return tr.Send(ctx, mailer.Envelope{To: []string{to}}, eml)
+		})
+		return m.printDryRun(res, err, o.dryRun)
+	}
+	yes, forceNew := o.yes, o.forceNew
 	if !yes {
 		ok, err := m.confirm(fmt.Sprintf("Send the edition of %s now (through the running daemon)?", name))
 		if err != nil {
@@ -174,6 +195,20 @@ func (m *Main) sendThroughDaemon(list string, yes, force, forceNew bool, openErr
 		return nil
 	}
 	fmt.Fprintf(m.Stdout, "edition %s (%d stories) recorded; the daemon is sending it (see its log)\n", res.Edition, res.Stories)
+	return nil
+}
+
+// printDryRun prints what a dry run wrote.
+func (m *Main) printDryRun(res delivery.Result, err error, dir string) error {
+	if errors.Is(err, delivery.ErrNothingNew) {
+		fmt.Fprintf(m.Stdout, "skipped: %v\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "dry run: %d messages written to %s (%d suppressed, %d failed); nothing was sent or recorded\n",
+		res.Sent, dir, res.Suppressed, res.Failed)
 	return nil
 }
 

@@ -119,6 +119,7 @@ func (m *Main) daemon() ([]component, error) {
 	admin := &adminapi.Server{
 		Trigger: sched.Trigger,
 		Editor:  engineEditor{sends.engine},
+		Tester:  engineTester{sends.engine},
 		Runner:  sends,
 		Service: wakePoller{adminapi.Direct{Store: m.store}, feedPoller},
 		Token:   m.cfg.Admin.Token,
