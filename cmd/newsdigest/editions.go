@@ -90,7 +90,10 @@ func editionsShow(_ context.Context, m *Main, args []string) error {
 
 func editionsResume(ctx context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "editions resume", "[EDITION] [--yes]",
-		"Continue sending an edition that was stopped, paused or crashed: only deliveries still queued are sent. Without EDITION, the newest unfinished one.")
+		`Continue sending an edition that was stopped, paused or crashed: only
+deliveries still queued are sent. Without EDITION, the newest unfinished
+one. When 'newsdigest serve' holds the database, the daemon sends it and
+this command follows it; Ctrl-C pauses the daemon's send.`)
 	yes := c.fs.Bool("yes", false, "do not ask for confirmation")
 	pos, err := c.parseArgs(args, m.Stdout, 0, 1)
 	if err != nil {

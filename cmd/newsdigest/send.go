@@ -27,7 +27,9 @@ with nothing new for them is skipped. An edition is the list's for a
 period: from its latest cron slot (or the UTC date, for a list without a
 cron schedule); a second send in the same period is refused unless
 --force-new, which sends a new edition. When 'newsdigest serve' holds the
-database, the daemon sends it (through its admin API).
+database, the daemon does it through its admin API: it sends the edition
+(follow it in its log or with 'newsdigest editions show') and the test
+copy, and composes the dry run's messages, which are written here.
 Sending is recorded per recipient: if it is stopped (Ctrl-C) or crashes,
 'newsdigest editions resume' continues where it was. --to sends one test
 copy and records nothing; --dry-run writes one .eml per recipient to DIR

@@ -3,7 +3,7 @@
 // Client that the CLI uses to reach it.
 //
 // Service is what the admin commands (subscribers, lists, feeds,
-// articles) need. Direct serves it from an open boltstore.Store, Client
+// articles, editions) need. Direct serves it from an open boltstore.Store, Client
 // from a daemon over HTTP: the CLI works on either without knowing which,
 // so a command gives the same result whether or not the daemon runs.
 package adminapi
