@@ -100,6 +100,8 @@ func (m *Main) daemon() ([]component, error) {
 		TrustedOrigins: splitList(m.cfg.HTTP.TrustedOrigins),
 
 		UnsubscribeMailto: m.cfg.Mail.UnsubscribeMailto,
+		BounceAddress:     m.cfg.Mail.BounceAddress,
+		SubscriberChanged: ops.met.SubscriberChanged,
 	}
 	if m.cfg.Tracking.Clicks {
 		pages.Clicks = m.store

@@ -12,27 +12,18 @@ import (
 	"newsdigest/digest/bounce"
 	"newsdigest/digest/mailer"
 	"newsdigest/digest/metrics"
-	"newsdigest/subscribers"
 )
 
 // The operations side of the daemon: /metrics, /healthz and /readyz on the
 // admin address, the backup, events and bounce endpoints of the admin API,
 // and the optional bounce listener.
 
-// observedStore counts subscribes, confirms and unsubscribes made through
-// the subscriber pages.
+// observedStore is the store of the subscriber pages. (They report
+// subscribes, confirms and unsubscribes to the metrics themselves, through
+// web.Server.SubscriberChanged.)
 type observedStore struct {
 	*boltstore.Store
 	met *metrics.Metrics
-}
-
-func (s observedStore) PutSubscriber(sub subscribers.Subscriber) error {
-	old, _ := s.Store.GetSubscriber(sub.Email) // zero when new
-	if err := s.Store.PutSubscriber(sub); err != nil {
-		return err
-	}
-	s.met.SubscriberChanged(old, sub)
-	return nil
 }
 
 // DeleteSubscriber deletes the subscriber and their bounce and complaint
