@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -25,6 +26,7 @@ var (
 	portRe     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 	tokenRe    = regexp.MustCompile(`[A-Za-z0-9_-]{24,}`)
 	sourceRe   = regexp.MustCompile(`"source": "[0-9a-f]{8}"`) // a feed's random ID
+	slotRe     = regexp.MustCompile(`\b\d{8}-\d{4}\b`)         // an edition's date, in its ID
 )
 
 // TestEditorCommandsSameThroughDaemon is TestAdminCommandsSameThroughDaemon
@@ -78,7 +80,7 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 		if through {
 			startDaemon(t, c)
 		}
-		id := "daily-" + time.Now().UTC().Format("20060102") + "-0000"
+		id := pausedEdition(t, c)
 		out := filepath.Join(c.dir, "preview.html")
 		dry := filepath.Join(c.dir, "dry")
 		script := [][]string{
@@ -121,6 +123,7 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 			s = portRe.ReplaceAllString(s, "ADDR")
 			s = scoreRe.ReplaceAllString(s, "SCORE")
 			s = sourceRe.ReplaceAllString(s, `"source": "FEED"`)
+			s = slotRe.ReplaceAllString(s, "SLOT")
 			s = durRe.ReplaceAllString(s, "DUR")
 			return tokenRe.ReplaceAllString(s, "TOKEN")
 		}
@@ -207,7 +210,7 @@ func TestResumeThroughDaemonRunsInTheDaemon(t *testing.T) {
 	if code, _, errs := c.run("send", "--yes"); code != 1 || !strings.Contains(errs, "editions resume") {
 		t.Fatalf("send without an SMTP server: exit %d: %s", code, errs)
 	}
-	id := "daily-" + time.Now().UTC().Format("20060102") + "-0000"
+	id := pausedEdition(t, c)
 
 	srv, err := capture.Start(smtpAddr, "")
 	if err != nil {
@@ -284,4 +287,14 @@ func TestResumeThroughDaemonRunsInTheDaemon(t *testing.T) {
 	if logs := stop(); !strings.Contains(logs, "resuming edition (admin API)") || !strings.Contains(logs, "resumed edition sent") {
 		t.Errorf("the daemon's log does not show its resumes:\n%s", logs)
 	}
+}
+
+// pausedEdition returns the ID of the one edition, which must be paused.
+func pausedEdition(t *testing.T, c *cli) string {
+	t.Helper()
+	var eds []struct{ ID, Status string }
+	if err := json.Unmarshal([]byte(c.ok("editions", "list", "--json")), &eds); err != nil || len(eds) != 1 || eds[0].Status != "paused" {
+		t.Fatalf("editions after a send without an SMTP server: %+v %v", eds, err)
+	}
+	return eds[0].ID
 }
