@@ -122,6 +122,11 @@ func TestMessageMatchesGoMail(t *testing.T) {
 		if gt != wt || gHTML != wHTML {
 			t.Fatalf("%q: decoded bodies differ from go-mail's", sub.Email)
 		}
+		// No line starts with '.': the content goes out without a
+		// dot-stuffing copy.
+		if bytes.HasPrefix(got, []byte(".")) || bytes.Contains(got, []byte("\n.")) {
+			t.Fatalf("%q: a line starts with '.'", sub.Email)
+		}
 		if sub.ID != "" && !strings.Contains(gt, "/newsletter/unsubscribe/") {
 			t.Fatalf("%q: no unsubscribe link in the text part", sub.Email)
 		}
