@@ -507,13 +507,6 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 		page := make([]job, 0, feedPage)
 		pages := 0
 		for {
-			// An operator may pause the edition while it is sent
-			// ('editions pause', the admin API): look between pages.
-			if cur, err := e.Store.GetEdition(ed.ID); err == nil && cur.Status == digest.EditionPaused {
-				stop(&stopCause{reason: orDefault(cur.Reason, "paused by an operator")})
-				feedErr <- nil
-				return
-			}
 			page = page[:0]
 			_, err := e.Store.PendingRecipients(ed.ID, after, feedPage, func(d digest.Delivery, sub subscribers.Subscriber, sup string) {
 				if sub.Email == "" {
@@ -551,6 +544,14 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 				}
 			}
 			if !jobs.waitLow(stopCtx) {
+				feedErr <- nil
+				return
+			}
+			// An operator may pause the edition while it is sent
+			// ('editions pause', the admin API): look before each page
+			// is handed over.
+			if cur, err := e.Store.GetEdition(ed.ID); err == nil && cur.Status == digest.EditionPaused {
+				stop(&stopCause{reason: orDefault(cur.Reason, "paused by an operator")})
 				feedErr <- nil
 				return
 			}
