@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -278,6 +279,50 @@ func TestDeliverStopsAndResumesWithoutLosingAnyone(t *testing.T) {
 	final, _ := f.store.GetEdition(ed.ID)
 	if final.Status != digest.EditionSent || final.Sent != 200 {
 		t.Errorf("edition after resume: %s, %d sent", final.Status, final.Sent)
+	}
+}
+
+// An operator's pause ('editions pause', the admin API) while a send
+// runs: the engine stops before it hands over the next page of the queue,
+// the edition stays paused with deliveries queued, and delivering again
+// sends each of the rest once.
+func TestDeliverStopsAtAnOperatorsPause(t *testing.T) {
+	const readers = 700 // pages of 256: the pause comes while the first is sent
+	f := setup(t, readers, 4)
+	ed := f.start(t)
+	f.engine.Progress = func(done, _ int) {
+		if done == 20 {
+			if _, err := f.store.UpdateEdition(ed.ID, func(x *digest.Edition) error {
+				x.Status, x.Reason = digest.EditionPaused, "paused by the night editor"
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	res, err := f.engine.Deliver(context.Background(), ed.ID)
+	if !errors.Is(err, delivery.ErrPaused) || !strings.Contains(err.Error(), "night editor") {
+		t.Fatalf("Deliver after a pause: %v, %v; want ErrPaused with the operator's reason", res, err)
+	}
+	sentBefore := f.srv.Count()
+	pending, _ := f.store.PendingDeliveries(ed.ID, "", 0)
+	paused, _ := f.store.GetEdition(ed.ID)
+	if paused.Status != digest.EditionPaused || len(pending) == 0 || sentBefore+len(pending) != readers {
+		t.Fatalf("after the pause: %s, %d sent, %d queued; want paused, %d in all, some queued", paused.Status, sentBefore, len(pending), readers)
+	}
+	if sentBefore > 256 {
+		t.Errorf("%d sent after a pause at 20: the engine handed over another page", sentBefore)
+	}
+
+	f.engine.Progress = nil
+	if res, err = f.engine.Deliver(context.Background(), ed.ID); err != nil || res.Sent != readers-sentBefore {
+		t.Fatalf("resume: %v, %v; want the %d left sent", res, err, readers-sentBefore)
+	}
+	got := f.received()
+	for _, e := range f.emails {
+		if got[e] != 1 {
+			t.Errorf("%s received %d copies, want 1", e, got[e])
+		}
 	}
 }
 
