@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -110,15 +109,40 @@ func mergeHistory(old []byte, arts []string, at, keepSince time.Time) []byte {
 	if keepSince.Nanosecond() > 0 {
 		keep++ // entries have whole seconds: one at keep-1 is before keepSince
 	}
-	// The new IDs as packed ([length|flag][id]), without repeats.
-	fresh := make([][]byte, 0, len(arts))
+	// The new IDs as packed ([length|flag][id]), without repeats, one after
+	// the other in one buffer; ends[i] is where the i-th ends. (A digest
+	// has a dozen stories: the arrays keep them off the heap.)
+	var freshArr [256]byte
+	var endsArr [32]int
+	var doneArr [32]bool
+	fresh, ends := freshArr[:0], endsArr[:0]
+	packed := func(i int) []byte {
+		if i == 0 {
+			return fresh[:ends[0]]
+		}
+		return fresh[ends[i-1]:ends[i]]
+	}
 	for _, id := range arts {
-		p := appendEntry(nil, time.Time{}, id)[4:]
-		if !slices.ContainsFunc(fresh, func(q []byte) bool { return bytes.Equal(p, q) }) {
-			fresh = append(fresh, p)
+		start := len(fresh)
+		fresh = appendPackedID(fresh, id)
+		repeat := false
+		for i := range ends {
+			if bytes.Equal(packed(i), fresh[start:]) {
+				repeat = true
+				break
+			}
+		}
+		if repeat {
+			fresh = fresh[:start]
+		} else {
+			ends = append(ends, len(fresh))
 		}
 	}
-	val := make([]byte, 0, len(old)+len(fresh)*13)
+	done := doneArr[:0] // fresh IDs already in old
+	for range ends {
+		done = append(done, false)
+	}
+	val := make([]byte, 0, len(old)+len(fresh)+4*len(ends))
 	for len(old) >= 5 {
 		end := 5 + int(old[4]&^0x80)
 		if end > len(old) {
@@ -126,13 +150,19 @@ func mergeHistory(old []byte, arts []string, at, keepSince time.Time) []byte {
 		}
 		if int64(binary.BigEndian.Uint32(old)) >= keep {
 			val = append(val, old[:end]...)
-			fresh = slices.DeleteFunc(fresh, func(q []byte) bool { return bytes.Equal(old[4:end], q) })
+			for i := range ends {
+				if !done[i] && bytes.Equal(old[4:end], packed(i)) {
+					done[i] = true
+				}
+			}
 		}
 		old = old[end:]
 	}
-	for _, p := range fresh {
-		val = binary.BigEndian.AppendUint32(val, uint32(max(at.Unix(), 0)))
-		val = append(val, p...)
+	for i := range ends {
+		if !done[i] {
+			val = binary.BigEndian.AppendUint32(val, uint32(max(at.Unix(), 0)))
+			val = append(val, packed(i)...)
+		}
 	}
 	return val
 }
@@ -249,16 +279,32 @@ func entries(v []byte) func(func(historyEntry) bool) {
 
 func appendEntry(b []byte, at time.Time, id string) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(max(at.Unix(), 0)))
+	return appendPackedID(b, id)
+}
+
+// appendPackedID appends an entry's ID part: a 16-digit lower-case hex ID
+// as its 8 bytes with the length's high bit set, any other as it is.
+func appendPackedID(b []byte, id string) []byte {
 	if len(id) == 16 && isLowerHex(id) {
-		raw, _ := hex.DecodeString(id)
-		b = append(b, 0x80|byte(len(raw)))
-		return append(b, raw...)
+		b = append(b, 0x80|8)
+		for i := 0; i < 16; i += 2 {
+			b = append(b, unhex(id[i])<<4|unhex(id[i+1]))
+		}
+		return b
 	}
 	if len(id) > 0x7f {
 		id = id[:0x7f] // article IDs are short; never reached
 	}
 	b = append(b, byte(len(id)))
 	return append(b, id...)
+}
+
+// unhex is the value of a lower-case hex digit.
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'a' + 10
 }
 
 func isLowerHex(s string) bool {

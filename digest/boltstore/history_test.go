@@ -2,9 +2,11 @@ package boltstore
 
 import (
 	"bytes"
+	"fmt"
 	bolt "go.etcd.io/bbolt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 
 	"testing"
 	"time"
@@ -181,6 +183,9 @@ func TestHistoryMigratesFromIDKeysAndGoesWithTheSubscriber(t *testing.T) {
 // them once.
 func TestMergeHistoryMatchesDecodedMerge(t *testing.T) {
 	ids := []string{"0123456789abcdef", "fedcba9876543210", "cms-4711", "a", "0123456789ABCDEF"}
+	for k := range 60 { // some runs have more stories than a digest
+		ids = append(ids, fmt.Sprintf("%016x", uint64(k)*0x9e3779b97f4a7c15), fmt.Sprintf("cms-%d-%s", k, strings.Repeat("x", k)))
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for range 2000 {
@@ -189,8 +194,12 @@ func TestMergeHistoryMatchesDecodedMerge(t *testing.T) {
 			old = appendEntry(old, base.Add(time.Duration(rng.IntN(100))*time.Hour), ids[rng.IntN(len(ids))])
 		}
 		var arts []string
-		for range rng.IntN(5) {
-			arts = append(arts, ids[rng.IntN(len(ids))])
+		n, pick := rng.IntN(5), 5 // mostly the first five IDs: repeats
+		if rng.IntN(8) == 0 {
+			n, pick = 20+rng.IntN(60), len(ids)
+		}
+		for range n {
+			arts = append(arts, ids[rng.IntN(pick)])
 		}
 		at := base.Add(100 * time.Hour)
 		keepSince := base.Add(time.Duration(rng.IntN(100))*time.Hour + time.Duration(rng.IntN(2))*time.Second/2)
