@@ -165,3 +165,32 @@ func recordStatus(id string, raw []byte, c editionCounts, ok bool) (digest.Editi
 type statusOnly struct {
 	Status string `json:"status"`
 }
+
+// EditionStatus returns the status of edition id and, when it is paused,
+// the reason: what a running send looks at between pages, without
+// decoding the stories or reading the pool as GetEdition does. The error
+// wraps ErrNotFound when there is no such edition.
+func (s *Store) EditionStatus(id string) (status digest.EditionStatus, reason string, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketEditions).Get([]byte(id))
+		if raw == nil {
+			return notFound("edition %q", id)
+		}
+		c, ok, err := getCounts(tx, id)
+		if err != nil {
+			return err
+		}
+		if status, _, err = recordStatus(id, raw, c, ok); err != nil || status != digest.EditionPaused {
+			return err
+		}
+		var hdr struct {
+			Reason string `json:"reason"`
+		}
+		if err := json.Unmarshal(raw, &hdr); err != nil {
+			return fmt.Errorf("boltstore: decode record %q: %w", id, err)
+		}
+		reason = hdr.Reason
+		return nil
+	})
+	return status, reason, err
+}

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -114,4 +115,50 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// EditionStatus reads what GetEdition would say of the status and the
+// pause reason, before and after deliveries are recorded and the record is
+// rewritten.
+func TestEditionStatus(t *testing.T) {
+	s, _ := mustOpen(t)
+	if _, _, err := s.EditionStatus("nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown edition: %v, want ErrNotFound", err)
+	}
+	e := digest.Edition{ID: "daily-1", List: "daily", Status: digest.EditionSending, Created: t0,
+		Stories: digest.Selection{Top: []digest.Pick{{Article: digest.Article{ID: "a1", Title: "Tides"}}}}}
+	if _, err := s.CreateEdition(e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.QueueDeliveries(e.ID, []string{"a@example.org", "b@example.org", "c@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, wantStatus digest.EditionStatus, wantReason string) {
+		t.Helper()
+		st, reason, err := s.EditionStatus(e.ID)
+		full, ferr := s.GetEdition(e.ID)
+		if err != nil || ferr != nil || st != wantStatus || reason != wantReason || st != full.Status {
+			t.Errorf("%s: EditionStatus %s %q %v (GetEdition %s, %v); want %s %q", when, st, reason, err, full.Status, ferr, wantStatus, wantReason)
+		}
+	}
+	check("created", digest.EditionSending, "")
+	if err := s.RecordDeliveries([]digest.Delivery{{Edition: e.ID, Email: "a@example.org", Status: digest.DeliverySent}}); err != nil {
+		t.Fatal(err)
+	}
+	check("after a delivery", digest.EditionSending, "")
+	if _, err := s.UpdateEdition(e.ID, func(x *digest.Edition) error {
+		x.Status, x.Reason = digest.EditionPaused, "paused by the night editor"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("paused", digest.EditionPaused, "paused by the night editor")
+	if err := s.RecordDeliveries([]digest.Delivery{{Edition: e.ID, Email: "b@example.org", Status: digest.DeliverySent}}); err != nil {
+		t.Fatal(err)
+	}
+	check("paused, then a delivery", digest.EditionPaused, "paused by the night editor")
+	if err := s.RecordDeliveries([]digest.Delivery{{Edition: e.ID, Email: "c@example.org", Status: digest.DeliverySent}}); err != nil {
+		t.Fatal(err)
+	}
+	check("the last delivery", digest.EditionSent, "")
 }

@@ -550,8 +550,8 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 			// An operator may pause the edition while it is sent
 			// ('editions pause', the admin API): look before each page
 			// is handed over.
-			if cur, err := e.Store.GetEdition(ed.ID); err == nil && cur.Status == digest.EditionPaused {
-				stop(&stopCause{reason: orDefault(cur.Reason, "paused by an operator")})
+			if st, reason, err := e.editionStatus(ed.ID); err == nil && st == digest.EditionPaused {
+				stop(&stopCause{reason: orDefault(reason, "paused by an operator")})
 				feedErr <- nil
 				return
 			}
@@ -663,6 +663,22 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 		return res, fmt.Errorf("edition %s stopped: %w (%w)", ed.ID, ctx.Err(), ErrPaused)
 	}
 	return res, nil
+}
+
+// StatusStore is a Store that reads an edition's status alone, cheaper
+// than GetEdition (the bbolt store does).
+type StatusStore interface {
+	EditionStatus(id string) (status digest.EditionStatus, reason string, err error)
+}
+
+// editionStatus returns the status of edition id and the reason it is
+// paused.
+func (e *Engine) editionStatus(id string) (digest.EditionStatus, string, error) {
+	if ss, ok := e.Store.(StatusStore); ok {
+		return ss.EditionStatus(id)
+	}
+	ed, err := e.Store.GetEdition(id)
+	return ed.Status, ed.Reason, err
 }
 
 func (e *Engine) pause(id, reason string) {
