@@ -256,6 +256,7 @@ func eachPending(tx *bolt.Tx, editionID, after string, fn func(k []byte, d diges
 	if lb.pending == nil || lb.records == nil {
 		return nil
 	}
+	records := newSeeker(lb.records)
 	c := lb.pending.Cursor()
 	k, _ := c.First()
 	if after != "" {
@@ -265,7 +266,7 @@ func eachPending(tx *bolt.Tx, editionID, after string, fn func(k []byte, d diges
 		}
 	}
 	for ; k != nil; k, _ = c.Next() {
-		d, found, err := getDelivery(lb.records, editionID, k)
+		d, found, err := getDelivery(records, editionID, k)
 		if err != nil {
 			return err
 		}
@@ -307,9 +308,10 @@ func (s *Store) RecordDeliveries(ds []digest.Delivery) error {
 func (s *Store) recordDeliveries(tx *bolt.Tx, ds []digest.Delivery) error {
 	now := s.now()
 	type state struct {
-		c      editionCounts
-		status digest.EditionStatus // the record's, unchanged in this loop
-		lb     ledgerBuckets
+		c                editionCounts
+		status           digest.EditionStatus // the record's, unchanged in this loop
+		lb               ledgerBuckets
+		pending, records seeker
 	}
 	editions := make(map[string]*state)
 	var order []string
@@ -341,7 +343,7 @@ func (s *Store) recordDeliveries(tx *bolt.Tx, ds []digest.Delivery) error {
 			if err != nil {
 				return err
 			}
-			st = &state{c: c, status: status, lb: lb}
+			st = &state{c: c, status: status, lb: lb, pending: newSeeker(lb.pending), records: newSeeker(lb.records)}
 			editions[d.Edition] = st
 			order = append(order, d.Edition)
 		}
@@ -360,9 +362,9 @@ func (s *Store) recordDeliveries(tx *bolt.Tx, ds []digest.Delivery) error {
 		}
 		key := []byte(email)
 		// A pending address is queued: no need to read its record.
-		wasPending := st.lb.pending.Get(key) != nil
+		wasPending := st.pending.Get(key) != nil
 		if !wasPending {
-			if raw := st.lb.records.Get(key); raw != nil {
+			if raw := st.records.Get(key); raw != nil {
 				prev, err := rowStatus(raw)
 				if err != nil {
 					return fmt.Errorf("boltstore: decode delivery %q of %s: %w", key, d.Edition, err)
@@ -492,8 +494,9 @@ func (s *Store) PendingRecipients(editionID, after string, limit int, fn func(d 
 		if err != nil {
 			return err
 		}
-		subs := tx.Bucket(bucketSubscribers)
+		subs := newSeeker(tx.Bucket(bucketSubscribers))
 		sups := tx.Bucket(bucketSuppressions)
+		supSeek := newSeeker(sups)
 		return eachPending(tx, editionID, after, func(k []byte, d digest.Delivery) (bool, error) {
 			var sub subscribers.Subscriber
 			if raw := subs.Get(k); raw != nil {
@@ -504,7 +507,7 @@ func (s *Store) PendingRecipients(editionID, after string, limit int, fn func(d 
 				}
 			}
 			reason := ""
-			if raw := sups.Get(k); raw != nil {
+			if raw := supSeek.Get(k); raw != nil {
 				var sup Suppression
 				if _, err := getJSON(sups, k, &sup); err != nil {
 					return false, err

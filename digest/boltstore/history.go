@@ -88,12 +88,13 @@ func (s *Store) RecordDeliveriesWithHistory(ds []digest.Delivery, hist map[strin
 			return fmt.Errorf("boltstore: history: %w", err)
 		}
 		b.FillPercent = sequentialFill // written in the ledger's address order
+		seek := newSeeker(b)
 		for email, arts := range hist {
 			if email == "" || len(arts) == 0 {
 				continue
 			}
 			key := []byte(email)
-			if err := b.Put(key, mergeHistory(b.Get(key), arts, at, keepSince)); err != nil {
+			if err := b.Put(key, mergeHistory(seek.Get(key), arts, at, keepSince)); err != nil {
 				return fmt.Errorf("boltstore: history of %s: %w", email, err)
 			}
 		}
@@ -177,11 +178,12 @@ func (s *Store) SeenStories(emails []string, since time.Time) (map[string]map[st
 		if b == nil {
 			return nil
 		}
+		seek := newSeeker(b)
 		for _, id := range emails {
 			if id == "" {
 				continue
 			}
-			for e := range entries(b.Get([]byte(id))) {
+			for e := range entries(seek.Get([]byte(id))) {
 				if e.at.Before(since) {
 					continue
 				}

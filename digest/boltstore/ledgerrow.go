@@ -70,7 +70,7 @@ func putDelivery(b *bolt.Bucket, key []byte, d digest.Delivery) error {
 }
 
 // getDelivery reads the row at key of edition's records.
-func getDelivery(b *bolt.Bucket, edition string, key []byte) (digest.Delivery, bool, error) {
+func getDelivery(b getter, edition string, key []byte) (digest.Delivery, bool, error) {
 	raw := b.Get(key)
 	if raw == nil {
 		return digest.Delivery{}, false, nil
