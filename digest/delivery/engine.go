@@ -486,7 +486,7 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	defer stop(nil)
 	r := &run{
 		e: e, list: list, ed: ed, prep: prep, comp: comp,
-		stopCtx: stopCtx, stop: stop,
+		stopCtx: stopCtx, stop: stop, sendCtx: context.WithoutCancel(stopCtx),
 		out:      newOutbox(workers),
 		window:   newFailWindow(PauseWindow),
 		gate:     newDomainGate(e.DomainConcurrency),
@@ -806,6 +806,9 @@ type run struct {
 	comp    *composer // per-edition message parts
 	stopCtx context.Context
 	stop    context.CancelCauseFunc
+	// sendCtx is stopCtx without its cancel: a transaction once begun
+	// finishes even when a stop comes.
+	sendCtx context.Context
 	out     *outbox // outcomes on their way to the ledger writer
 	window  *failWindow
 	gate    *domainGate
@@ -1079,7 +1082,7 @@ func (w *worker) send(email string, d digest.Delivery, env mailer.Envelope, next
 	for attempt := 1; ; attempt++ {
 		d.Attempts = attempt
 		if w.tr == nil {
-			tr, err := e.Dial(context.WithoutCancel(ctx))
+			tr, err := e.Dial(r.sendCtx)
 			if err != nil {
 				r.observe(true, err.Error())
 				if attempt > retries {
@@ -1113,7 +1116,7 @@ func (w *worker) send(email string, d digest.Delivery, env mailer.Envelope, next
 		bg, begins := w.tr.(Beginner)
 		begins = begins && r.gate.max <= 0
 		if begins {
-			err = bg.Begin(context.WithoutCancel(ctx), env, parts...)
+			err = bg.Begin(r.sendCtx, env, parts...)
 		}
 		if err == nil {
 			if !w.durable() {
@@ -1126,11 +1129,11 @@ func (w *worker) send(email string, d digest.Delivery, env mailer.Envelope, next
 			}
 			switch p, ok := w.tr.(Pipeliner); {
 			case begins:
-				err = bg.Finish(context.WithoutCancel(ctx), next)
+				err = bg.Finish(r.sendCtx, next)
 			case ok && next != nil:
-				err = p.SendThen(context.WithoutCancel(ctx), env, next, parts...)
+				err = p.SendThen(r.sendCtx, env, next, parts...)
 			default:
-				err = w.tr.Send(context.WithoutCancel(ctx), env, parts...)
+				err = w.tr.Send(r.sendCtx, env, parts...)
 			}
 		}
 		r.gate.release(domain)

@@ -229,7 +229,7 @@ func readCommandReplies(t *textproto.Conn, rcpts int) (dataOpen bool, first *Sen
 		case n - 1:
 			want = 354
 		}
-		code, msg, err := t.ReadResponse(want)
+		code, msg, err := readReply(t, want)
 		if err != nil {
 			if code == 0 {
 				return false, ioError(err)
@@ -322,7 +322,7 @@ func (c *Conn) transact(env Envelope, next *Envelope, parts [][]byte, begin bool
 			if err := t.W.Flush(); err != nil {
 				return ioError(err), true
 			}
-			code, msg, err := t.ReadResponse(want)
+			code, msg, err := readReply(t, want)
 			if err != nil {
 				if code == 0 {
 					return ioError(err), true
@@ -470,7 +470,7 @@ func (c *Conn) finish(next *Envelope) *SendError {
 	if err := t.W.Flush(); err != nil {
 		return ioError(err)
 	}
-	code, msg, err := t.ReadResponse(250)
+	code, msg, err := readReply(t, 250)
 	if err != nil {
 		if code == 0 {
 			return ioError(err)
@@ -486,7 +486,7 @@ func (c *Conn) reset(t *textproto.Conn) error {
 	if err := t.W.Flush(); err != nil {
 		return err
 	}
-	_, _, err := t.ReadResponse(250)
+	_, _, err := readReply(t, 250)
 	return err
 }
 
