@@ -364,7 +364,7 @@ type Result struct {
 	Sent       int
 	Failed     int
 	Suppressed int
-	Skipped    int // nothing new for them: no message
+	Skipped    int // no copy due (not their day, nothing new): no message
 	Elapsed    time.Duration
 	// Commits is how many ledger transactions recorded the outcomes
 	// (each costs two fdatasyncs): Sent+Failed+Suppressed+Skipped over
@@ -375,7 +375,7 @@ type Result struct {
 func (r Result) String() string {
 	skipped := ""
 	if r.Skipped > 0 {
-		skipped = fmt.Sprintf(", %d skipped (nothing new for them)", r.Skipped)
+		skipped = fmt.Sprintf(", %d skipped (no copy due: not their day, or nothing new for them)", r.Skipped)
 	}
 	return fmt.Sprintf("edition %s: %d sent, %d failed, %d suppressed%s in %s",
 		r.Edition, r.Sent, r.Failed, r.Suppressed, skipped, r.Elapsed.Round(time.Millisecond))
@@ -509,6 +509,13 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 		page := make([]job, 0, feedPage)
 		pages := 0
 		for {
+			// Read the next page only when the workers are about to need
+			// it, so that what it says of each recipient (status,
+			// suppression, history) is at most a queue's length old.
+			if !jobs.waitLow(stopCtx) {
+				feedErr <- nil
+				return
+			}
 			page = page[:0]
 			_, err := e.Store.PendingRecipients(ed.ID, after, feedPage, func(d digest.Delivery, sub subscribers.Subscriber, sup string) {
 				if sub.Email == "" {
@@ -545,13 +552,9 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 					page[i].seen = seen[page[i].d.Email]
 				}
 			}
-			if !jobs.waitLow(stopCtx) {
-				feedErr <- nil
-				return
-			}
 			// An operator may pause the edition while it is sent
 			// ('editions pause', the admin API): look before each page
-			// is handed over.
+			// is handed over (and after each ledger commit, below).
 			if st, reason, err := e.editionStatus(ed.ID); err == nil && st == digest.EditionPaused {
 				stop(&stopCause{reason: orDefault(reason, "paused by an operator")})
 				feedErr <- nil
@@ -621,6 +624,14 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 		if err != nil && recordErr == nil {
 			recordErr = err
 			stop(&stopCause{reason: "recording deliveries: " + err.Error(), err: err})
+		}
+		// An operator's pause stops the send within a commit or so, not
+		// only at the feeder's next page (which a slow send, under a rate
+		// limit, may take minutes to reach).
+		if err == nil && stopCtx.Err() == nil {
+			if st, reason, serr := e.editionStatus(ed.ID); serr == nil && st == digest.EditionPaused {
+				stop(&stopCause{reason: orDefault(reason, "paused by an operator")})
+			}
 		}
 		for _, rec := range batch {
 			if rec.done != nil {

@@ -283,9 +283,9 @@ func TestDeliverStopsAndResumesWithoutLosingAnyone(t *testing.T) {
 }
 
 // An operator's pause ('editions pause', the admin API) while a send
-// runs: the engine stops before it hands over the next page of the queue,
-// the edition stays paused with deliveries queued, and delivering again
-// sends each of the rest once.
+// runs: the engine stops within a ledger commit or two, the edition stays
+// paused with deliveries queued, and delivering again sends each of the
+// rest once.
 func TestDeliverStopsAtAnOperatorsPause(t *testing.T) {
 	const readers = 700 // pages of 256: the pause comes while the first is sent
 	f := setup(t, readers, 4)
@@ -310,8 +310,10 @@ func TestDeliverStopsAtAnOperatorsPause(t *testing.T) {
 	if paused.Status != digest.EditionPaused || len(pending) == 0 || sentBefore+len(pending) != readers {
 		t.Fatalf("after the pause: %s, %d sent, %d queued; want paused, %d in all, some queued", paused.Status, sentBefore, len(pending), readers)
 	}
-	if sentBefore > 256 {
-		t.Errorf("%d sent after a pause at 20: the engine handed over another page", sentBefore)
+	// It stops within a commit or two of the pause: what the workers
+	// hold (two each) and a group, not the rest of the page (256).
+	if sentBefore > 20+4*2+16 {
+		t.Errorf("%d sent after a pause at 20: the engine went on with its page", sentBefore)
 	}
 
 	f.engine.Progress = nil
