@@ -3,6 +3,7 @@ package lint
 import (
 	"encoding/base64"
 	"fmt"
+	"html"
 	"mime/quotedprintable"
 	"os"
 	"path/filepath"
@@ -143,6 +144,21 @@ func TestGoodMessage(t *testing.T) {
 	}
 	if r.HTMLBytes == 0 || r.TextBytes == 0 {
 		t.Errorf("sizes: html %d, text %d", r.HTMLBytes, r.TextBytes)
+	}
+}
+
+// A URL that is prose in both parts (a reader named after one, as an
+// import let through) is not a link missing from the HTML part; one that
+// is a link in the HTML part and absent from the text still is.
+func TestProseURLInBothParts(t *testing.T) {
+	name := `=HYPERLINK("http://evil.example/x")`
+	s := goodSpec().text(replace("Hi Ann,", "Hi "+name+",")).html(replace("<p>Hi Ann,</p>", "<p>Hi "+html.EscapeString(name)+",</p>"))
+	for _, f := range Check(s.bytes(), Options{PostalAddress: "Harbour Gazette Ltd\n1 Quay Street, Portsmouth"}).Findings {
+		t.Errorf("unexpected finding: %s", f)
+	}
+	s = goodSpec().text(replace("Hi Ann,", "Hi "+name+",")).html(replace("<p>Hi Ann,</p>", "<p>Hi Ann,</p>"))
+	if r := Check(s.bytes(), Options{}); !strings.Contains(fmt.Sprint(r.Findings), "same-links") {
+		t.Errorf("a URL only in the text part: no same-links finding in %v", r.Findings)
 	}
 }
 
