@@ -139,14 +139,8 @@ this command follows it; Ctrl-C pauses the daemon's send.`)
 		// The daemon holds the file: it sends, the CLI follows.
 		return m.followResume(ctx, cl, ed.ID)
 	}
-	if _, err := m.store.UpdateEdition(ed.ID, func(e *digest.Edition) error {
-		if e.Status == digest.EditionPaused {
-			e.Status, e.Reason = digest.EditionSending, ""
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
+	// Deliver switches a paused edition back to sending itself, once it
+	// sends: an error before leaves it paused.
 	e, err := m.engine("")
 	if err != nil {
 		return err

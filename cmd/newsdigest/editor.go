@@ -82,6 +82,12 @@ func (t writeTransport) Close() error { return nil }
 // the same queued recipients twice), keeps each run's progress and
 // result for 'editions resume' to follow, and runs the sends that the
 // admin API resumes in the background until the daemon stops.
+//
+// The scheduler may queue more recipients into an edition that is being
+// sent (a local-time edition gathers the readers due during its hour)
+// and deliver it again: when a run of it is going on, that delivery
+// joins the run, which delivers once more when it ends, since its feeder
+// may be past the new addresses already.
 type daemonSends struct {
 	engine *delivery.Engine
 	store  *boltstore.Store
@@ -94,11 +100,15 @@ type daemonSends struct {
 	wg       sync.WaitGroup
 }
 
-// sendRun is one Deliver of an edition in the daemon.
+// sendRun is one run of an edition's send in the daemon: one Deliver, or
+// several when deliveries joined it.
 type sendRun struct {
 	mu    sync.Mutex
 	start time.Time
 	st    adminapi.DeliveryRun
+	base  int // outcomes of the run's earlier Deliver calls
+
+	again bool // a delivery joined the run (guarded by daemonSends.mu)
 }
 
 func (r *sendRun) state() adminapi.DeliveryRun {
@@ -113,47 +123,80 @@ func (r *sendRun) state() adminapi.DeliveryRun {
 
 func (r *sendRun) progress(done, total int) {
 	r.mu.Lock()
-	r.st.Done, r.st.Total = done, total
+	r.st.Done, r.st.Total = r.base+done, r.base+total
 	r.mu.Unlock()
 }
 
 // keepRuns is how long a finished run stays to be read.
 const keepRuns = time.Hour
 
-// begin records a new run of the edition, or refuses when one is running.
-func (d *daemonSends) begin(id string, total int) (*sendRun, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+// begin records a new run of the edition. When one is running it refuses
+// with an error wrapping adminapi.ErrBusy, or, if join, marks the running
+// one to deliver again when it ends and returns it with joined set.
+// d.mu must be held.
+func (d *daemonSends) begin(id string, total int, join bool) (r *sendRun, joined bool, err error) {
 	if d.runs == nil {
 		d.runs = make(map[string]*sendRun)
 	}
 	if r := d.runs[id]; r != nil && r.state().Running {
-		return nil, fmt.Errorf("edition %s: %w in the daemon", id, adminapi.ErrBusy)
+		if join {
+			r.again = true
+			return r, true, nil
+		}
+		return nil, false, fmt.Errorf("edition %s: %w in the daemon", id, adminapi.ErrBusy)
 	}
 	for k, r := range d.runs {
 		if st := r.state(); !st.Running && time.Since(r.start.Add(st.Elapsed)) > keepRuns {
 			delete(d.runs, k)
 		}
 	}
-	r := &sendRun{start: time.Now(), st: adminapi.DeliveryRun{Edition: id, Running: true, Total: total}}
+	r = &sendRun{start: time.Now(), st: adminapi.DeliveryRun{Edition: id, Running: true, Total: total}}
 	d.runs[id] = r
-	return r, nil
+	return r, false, nil
 }
 
-// deliver runs the delivery of a begun run and records its result.
+// deliver runs the delivery of a begun run and records its result. When
+// deliveries joined the run while it went, it delivers again (only the
+// recipients still queued), unless it stopped on an error or the edition
+// was paused meanwhile.
 func (d *daemonSends) deliver(ctx context.Context, id string, r *sendRun) (delivery.Result, error) {
 	e := *d.engine // a copy with this run's progress
 	e.Progress = r.progress
-	res, err := e.Deliver(ctx, id)
-	r.mu.Lock()
-	r.st.Running = false
-	r.st.Sent, r.st.Failed, r.st.Suppressed, r.st.Skipped = res.Sent, res.Failed, res.Suppressed, res.Skipped
-	r.st.Elapsed = time.Since(r.start)
-	if err != nil {
-		r.st.Error, r.st.Paused = err.Error(), errors.Is(err, delivery.ErrPaused)
+	sum := delivery.Result{Edition: id}
+	for {
+		res, err := e.Deliver(ctx, id)
+		sum.Sent += res.Sent
+		sum.Failed += res.Failed
+		sum.Suppressed += res.Suppressed
+		sum.Skipped += res.Skipped
+		sum.Commits += res.Commits
+		sum.Elapsed = time.Since(r.start)
+		d.mu.Lock()
+		again := r.again && err == nil && ctx.Err() == nil
+		r.again = false
+		if again {
+			if st, _, serr := d.store.EditionStatus(id); serr != nil || st == digest.EditionPaused {
+				again = false // paused after its last page: it stays paused
+			}
+		}
+		if !again {
+			r.mu.Lock()
+			r.st.Running = false
+			r.st.Sent, r.st.Failed, r.st.Suppressed, r.st.Skipped = sum.Sent, sum.Failed, sum.Suppressed, sum.Skipped
+			r.st.Elapsed = sum.Elapsed
+			if err != nil {
+				r.st.Error, r.st.Paused = err.Error(), errors.Is(err, delivery.ErrPaused)
+			}
+			r.mu.Unlock()
+			d.mu.Unlock()
+			return sum, err
+		}
+		d.mu.Unlock()
+		r.mu.Lock()
+		r.base = r.st.Done
+		r.mu.Unlock()
+		d.log.Info("delivering the edition again: recipients were queued during its run", "edition", id, "sent", sum.Sent)
 	}
-	r.mu.Unlock()
-	return res, err
 }
 
 // StartWith, Trigger and Deliver make it the scheduler's Sender.
@@ -165,18 +208,30 @@ func (d *daemonSends) Trigger(list string, forceNew bool) (digest.Edition, error
 	return d.engine.Trigger(list, forceNew)
 }
 
-// Deliver delivers the edition, unless a delivery of it runs already
-// (then it returns at once with an error wrapping adminapi.ErrBusy).
+// Deliver delivers the edition's queued recipients. When a delivery of it
+// runs already (the scheduler's or a resume through the admin API), it
+// joins that run and returns at once with an empty result: the run
+// delivers again when it ends, so that recipients queued since its
+// feeder went past them are sent too.
 func (d *daemonSends) Deliver(ctx context.Context, id string) (delivery.Result, error) {
-	r, err := d.begin(id, 0)
+	d.mu.Lock()
+	r, joined, err := d.begin(id, 0, true)
+	d.mu.Unlock()
 	if err != nil {
 		return delivery.Result{Edition: id}, err
+	}
+	if joined {
+		d.log.Info("edition is being sent already: its run will deliver the newly queued recipients too", "edition", id)
+		return delivery.Result{Edition: id}, nil
 	}
 	return d.deliver(ctx, id, r)
 }
 
 // Resume is adminapi.Runner's: it continues the edition's send in the
 // background, as 'editions resume' does in the CLI when no daemon runs.
+// A paused edition goes back to sending when the delivery starts
+// (delivery.Engine.Deliver switches it), so that an edition is never
+// marked sending with nothing sending it.
 func (d *daemonSends) Resume(id string) (adminapi.DeliveryRun, error) {
 	ed, err := d.store.GetEdition(id)
 	if err != nil {
@@ -190,33 +245,15 @@ func (d *daemonSends) Resume(id string) (adminapi.DeliveryRun, error) {
 		return adminapi.DeliveryRun{}, err
 	}
 	d.mu.Lock()
-	ctx, stopping := d.ctx, d.stopping
-	d.mu.Unlock()
-	if ctx == nil || stopping {
+	ctx := d.ctx
+	if ctx == nil || d.stopping {
+		d.mu.Unlock()
 		return adminapi.DeliveryRun{}, errors.New("the daemon is not ready to send (starting or stopping)")
 	}
-	r, err := d.begin(id, pending)
+	r, _, err := d.begin(id, pending, false)
 	if err != nil {
-		return adminapi.DeliveryRun{}, err
-	}
-	if _, err := d.store.UpdateEdition(id, func(e *digest.Edition) error {
-		if e.Status == digest.EditionPaused {
-			e.Status, e.Reason = digest.EditionSending, ""
-		}
-		return nil
-	}); err != nil {
-		r.mu.Lock()
-		r.st.Running, r.st.Error = false, err.Error()
-		r.mu.Unlock()
-		return adminapi.DeliveryRun{}, err
-	}
-	d.mu.Lock()
-	if d.stopping {
 		d.mu.Unlock()
-		r.mu.Lock()
-		r.st.Running, r.st.Error = false, "the daemon is stopping"
-		r.mu.Unlock()
-		return adminapi.DeliveryRun{}, errors.New("the daemon is stopping")
+		return adminapi.DeliveryRun{}, err
 	}
 	d.wg.Add(1)
 	d.mu.Unlock()
