@@ -71,43 +71,99 @@ func (s *Server) changed(before, after subscribers.Subscriber) {
 	}
 }
 
+// confirmClaim is what a confirm token's list claim holds:
+// "source|list,list|issued", issued being the Unix second of signing in
+// base 36. Tokens signed before the issue time was added lack it; their
+// issue time is their expiry less ConfirmTTL.
+func (s *Server) confirmClaim(c subscribers.Claims) (source string, names []string, issued time.Time) {
+	source, rest, _ := strings.Cut(c.List, "|")
+	list, at, ok := strings.Cut(rest, "|")
+	issued = c.Expires.Add(-s.ConfirmTTL)
+	if ok {
+		if u, err := strconv.ParseInt(at, 36, 64); err == nil {
+			issued = time.Unix(u, 0)
+		}
+	}
+	return source, strings.Split(list, ","), issued
+}
+
+// confirmList is the list claim of a confirm token issued at now.
+func confirmList(source string, names []string, now time.Time) string {
+	return source + "|" + strings.Join(names, ",") + "|" + strconv.FormatInt(now.Unix(), 36)
+}
+
+// confirmable says whether a confirm token issued at issued may confirm
+// membership m: only a pending one, and only the sign-up the token was
+// sent for, not an earlier one that ended (an unsubscribe, a bounce) and
+// was followed by a new sign-up, which sends its own token. Memberships
+// record their time to the nanosecond, tokens to the second.
+func confirmable(m subscribers.Membership, issued time.Time) bool {
+	return m.Status == subscribers.Pending && !issued.Before(m.Since.Truncate(time.Second))
+}
+
+// handleConfirm is GET /confirm/{token}, the double opt-in link. It moves
+// the lists the token names from pending to confirmed, and only those
+// pending since the token was sent; a list confirmed already is reported
+// as subscribed and left alone. Any other membership (unsubscribed,
+// bounced, complained, pending again through a later sign-up), and every
+// list of a suppressed address, is left as it is, and the answer says the
+// link no longer applies. Only GET acts: a HEAD, as mail link scanners
+// send, gets the answer's status and changes nothing.
 func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
 	sub, c, ok := s.subscriberFor(subscribers.PurposeConfirm, r.PathValue("token"))
 	if !ok {
 		s.badLink(w, r)
 		return
 	}
-	source, names, _ := strings.Cut(c.List, "|")
+	source, names, issued := s.confirmClaim(c)
 	now := s.now()
-	var titles []string
 	var lists []subscribers.List
-	for _, n := range strings.Split(names, ",") {
+	for _, n := range names {
 		l, err := s.Store.GetList(n)
 		if err != nil {
 			continue // the list was removed since
 		}
-		titles = append(titles, listTitle(l))
 		lists = append(lists, l)
 	}
-	if len(titles) == 0 {
+	if len(lists) == 0 {
 		s.badLink(w, r)
 		return
 	}
+	if r.Method != http.MethodGet {
+		// A HEAD (the only other method routed here): the status of a
+		// page, no change, no email.
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	_, suppressed, err := s.Store.Suppressed(sub.Email)
+	if err != nil {
+		s.internal(w, r, "confirm", err)
+		return
+	}
 	ip := s.clientIP(r)
-	var joined []subscribers.List // lists this visit moves to confirmed
-	sub, err := s.update(sub.ID, "", func(cur *subscribers.Subscriber) error {
-		joined = joined[:0]
-		for _, l := range lists {
-			if cur.StatusOn(l.Name) != subscribers.Confirmed {
-				cur.SetStatus(l.Name, subscribers.Confirmed, now)
-				joined = append(joined, l)
+	var joined, member []subscribers.List // confirmed by this visit; confirmed now (joined or before)
+	if !suppressed {
+		sub, err = s.update(sub.ID, "", func(cur *subscribers.Subscriber) error {
+			joined, member = joined[:0], member[:0]
+			for _, l := range lists {
+				m := cur.Lists[l.Name]
+				switch {
+				case m.Status == subscribers.Confirmed:
+					member = append(member, l)
+				case confirmable(m, issued):
+					cur.SetStatus(l.Name, subscribers.Confirmed, now)
+					joined = append(joined, l)
+					member = append(member, l)
+				}
 			}
-		}
-		if len(joined) > 0 {
-			cur.Consent = subscribers.Consent{Time: now, IP: ip, Source: source}
-		}
-		return nil
-	})
+			if len(joined) > 0 {
+				cur.Consent = subscribers.Consent{Time: now, IP: ip, Source: source}
+			}
+			return nil
+		})
+	}
 	switch {
 	case errors.Is(err, boltstore.ErrNotFound): // deleted since the token was checked
 		s.badLink(w, r)
@@ -116,13 +172,27 @@ func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "confirm", err)
 		return
 	}
+	if len(member) == 0 {
+		s.log().Info("web: confirm link no longer applies: nothing changed", "subscriber", sub.ID, "lists", strings.Join(names, ","), "suppressed", suppressed)
+		d := s.base("Link no longer applies")
+		d.Heading = "This link no longer applies"
+		d.Paragraphs = []string{"This confirmation link belongs to an earlier sign-up and changes nothing now. To subscribe again, use the sign-up form: a new confirmation link will be sent to you."}
+		d.LinkURL = s.local("/subscribe")
+		d.LinkText = "Subscribe again"
+		s.render(w, "message", d)
+		return
+	}
 	if len(joined) > 0 {
 		s.welcomeOnce(sub, joined, r.PathValue("token"), now)
+	}
+	titles := make([]string, len(member))
+	for i, l := range member {
+		titles[i] = listTitle(l)
 	}
 	d := s.base("Subscription confirmed")
 	d.Heading = "You are subscribed"
 	d.Paragraphs = []string{"Thank you. You will receive " + joinAnd(titles) + " at the address you gave."}
-	d.LinkURL = s.local("/preferences/" + s.Signer.Sign(subscribers.PurposePreferences, sub.ID, strings.Split(names, ",")[0], time.Time{}))
+	d.LinkURL = s.local("/preferences/" + s.Signer.Sign(subscribers.PurposePreferences, sub.ID, member[0].Name, time.Time{}))
 	d.LinkText = "Choose when and what you receive"
 	s.render(w, "message", d)
 }
@@ -193,6 +263,12 @@ func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	if changed {
 		s.log().Info("web: unsubscribed", "subscriber", sub.ID, "list", c.List)
+		// The confirmation links sent before no longer confirm anything
+		// (handleConfirm): whoever reads this address may sign up again
+		// at once and get a new one, without waiting out MailInterval.
+		if err := s.Store.Forget(addressKey(sub.Email)); err != nil {
+			s.log().Error("web: clearing mail throttle", "err", err)
+		}
 	}
 	title := "our newsletters"
 	if c.List != "" {

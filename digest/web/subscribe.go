@@ -266,8 +266,15 @@ func cleanName(s string) string {
 
 // signUp records a pending subscription to lists and sends the
 // confirmation email, unless the address is confirmed on all of them
-// already, suppressed, or was sent one within MailInterval.
+// already, suppressed, or was sent one within MailInterval. A list the
+// address left (unsubscribed, or bounced or complained while the address
+// is not suppressed) becomes pending again from now: only a confirmation
+// link sent from now on confirms it (see handleConfirm).
 func (s *Server) signUp(email, name string, lists []subscribers.List, source string, now time.Time) error {
+	_, suppressed, err := s.Store.Suppressed(email)
+	if err != nil {
+		return err
+	}
 	var confirm []subscribers.List
 	// pend marks the lists to confirm pending, in the transaction that
 	// reads the record, so that a change made meanwhile (an admin adding
@@ -280,13 +287,16 @@ func (s *Server) signUp(email, name string, lists []subscribers.List, source str
 				continue
 			case "", subscribers.Unsubscribed:
 				cur.SetStatus(l.Name, subscribers.Pending, now)
+			case subscribers.Bounced, subscribers.Complained:
+				if !suppressed { // else it stays as the bounce left it: no email goes out
+					cur.SetStatus(l.Name, subscribers.Pending, now)
+				}
 			}
 			confirm = append(confirm, l)
 		}
 		return nil
 	}
 	var sub subscribers.Subscriber
-	var err error
 	for range 3 { // a new address stored by someone else meanwhile: update it
 		sub, err = s.update("", email, pend)
 		if !errors.Is(err, boltstore.ErrNotFound) {
@@ -312,9 +322,7 @@ func (s *Server) signUp(email, name string, lists []subscribers.List, source str
 	if len(confirm) == 0 {
 		return nil
 	}
-	if _, suppressed, err := s.Store.Suppressed(email); err != nil {
-		return err
-	} else if suppressed {
+	if suppressed {
 		s.log().Info("web: no confirmation email: address suppressed", "subscriber", sub.ID)
 		return nil
 	}
@@ -346,7 +354,7 @@ func (s *Server) confirmation(sub subscribers.Subscriber, lists []subscribers.Li
 		names[i], titles[i] = l.Name, listTitle(l)
 	}
 	expires := now.Add(s.ConfirmTTL)
-	token := s.Signer.Sign(subscribers.PurposeConfirm, sub.ID, source+"|"+strings.Join(names, ","), expires)
+	token := s.Signer.Sign(subscribers.PurposeConfirm, sub.ID, confirmList(source, names, now), expires)
 	sm, err := s.System.Confirmation(render.Confirmation{
 		Brand: s.Brand, ListTitles: titles, ConfirmURL: s.url("/confirm/" + token), Expires: expires,
 	}, now)

@@ -200,7 +200,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	mux.HandleFunc("GET /subscribe", s.handleSubscribeForm)
 	mux.HandleFunc("POST /subscribe", s.handleSubscribe)
 	mux.HandleFunc("OPTIONS /subscribe", s.handlePreflight)
-	mux.HandleFunc("GET /confirm/{token}", s.handleConfirm)
+	mux.HandleFunc("GET /confirm/{token}", s.handleConfirm) // a HEAD changes nothing
 	mux.HandleFunc("GET /unsubscribe/{token}", s.handleUnsubscribePage)
 	mux.HandleFunc("POST /unsubscribe/{token}", s.handleUnsubscribe)
 	mux.HandleFunc("GET /preferences/{token}", s.handlePreferences)
