@@ -130,10 +130,24 @@ func (c *CSVWriter) Flush() error {
 	return c.err
 }
 
+// formulaChars are the characters that make a spreadsheet read a cell
+// starting with one as a formula (OWASP, CSV injection). WriteCSV escapes
+// such cells and the Importer warns about them: one definition for both.
+const formulaChars = "=+-@\t\r"
+
+// FormulaPrefix returns the first byte of s and true when s starts with a
+// character a spreadsheet reads as the start of a formula (= + - @ tab CR).
+func FormulaPrefix(s string) (byte, bool) {
+	if s != "" && strings.IndexByte(formulaChars, s[0]) >= 0 {
+		return s[0], true
+	}
+	return 0, false
+}
+
 // escapeCell prefixes a cell a spreadsheet would read as a formula with an
 // apostrophe.
 func escapeCell(s string) string {
-	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
+	if _, ok := FormulaPrefix(s); ok {
 		return "'" + s
 	}
 	return s

@@ -255,6 +255,9 @@ func TestExportImportRoundTrip(t *testing.T) {
 			if r.Err != nil {
 				t.Fatalf("line %d: %v\n%s", r.Line, r.Err, b.String())
 			}
+			if len(r.Warnings) != 0 {
+				t.Errorf("line %d: re-import of an export warns: %v", r.Line, r.Warnings)
+			}
 			if got, want := portableOf(r.Subscriber), portableOf(subs[i]); !reflect.DeepEqual(got, want) {
 				t.Errorf("subscriber %d:\ngot  %+v\nwant %+v", i, got, want)
 			}

@@ -61,6 +61,23 @@ type Row struct {
 	// import's consent), which an update of an existing subscriber should
 	// not copy over stored values.
 	Given Fields
+	// Warnings are about values kept as they are that deserve a look:
+	// CSV cells starting with a formula character. Set on valid rows only.
+	Warnings []Warning
+}
+
+// Warning is about a value that was imported as it is but deserves a
+// look, e.g. a CSV cell a spreadsheet would read as a formula.
+type Warning struct {
+	Line   int    // as Row.Line; the header's line for a column name
+	Column string // column or field, e.g. "name", "header column 4"
+	Value  string // the value, cut to 60 characters
+	Reason string
+}
+
+// String returns `column "value": reason`.
+func (w Warning) String() string {
+	return fmt.Sprintf("%s %q: %s", w.Column, w.Value, w.Reason)
 }
 
 // Fields is a set of the optional fields of an import row.
@@ -121,13 +138,18 @@ func cut(s string) string {
 type Report struct {
 	Added, Updated, Skipped int
 	Rejected                []Row
+	Warnings                []Warning // of the header and of the rows stored
 }
 
 // String summarizes the report on one line, e.g.
-// "imported 120 (100 added, 20 updated), skipped 3 existing, rejected 2".
+// "imported 120 (100 added, 20 updated), skipped 3 existing, rejected 2, 1 warning".
 func (r Report) String() string {
-	return fmt.Sprintf("imported %d (%d added, %d updated), skipped %d existing, rejected %d",
-		r.Added+r.Updated, r.Added, r.Updated, r.Skipped, len(r.Rejected))
+	warn := "warnings"
+	if len(r.Warnings) == 1 {
+		warn = "warning"
+	}
+	return fmt.Sprintf("imported %d (%d added, %d updated), skipped %d existing, rejected %d, %d %s",
+		r.Added+r.Updated, r.Added, r.Updated, r.Skipped, len(r.Rejected), len(r.Warnings), warn)
 }
 
 // Importer reads subscribers one row at a time from CSV or JSON without
@@ -153,11 +175,16 @@ func (r Report) String() string {
 // A control character (CR, LF, tab, NUL, NEL…) or U+2028/U+2029 anywhere
 // in a name, topic, attribute or status, or invalid UTF-8, rejects the row:
 // such values could end up in a header. Values beginning with a formula
-// character (= + - @) are stored as they are: spreadsheet escaping is the
-// exporter's job (WriteCSV). One exception makes exports round-trip: a
-// leading apostrophe followed by = + - or @, which is how WriteCSV escapes
-// those cells, is removed in every column. A formula value beginning with
-// a tab or CR is rejected as a control character.
+// character (= + - @, see FormulaPrefix) are stored as they are:
+// spreadsheet escaping is the exporter's job (WriteCSV). In CSV input each
+// such email, name, topics, attribute value or attribute column name comes
+// with a Warning (Row.Warnings, HeaderWarnings); the row is still imported.
+// One exception makes exports round-trip quietly: a leading apostrophe
+// followed by = + - or @, which is how WriteCSV escapes those cells, is
+// removed in every column, and such a cell brings no warning. A formula
+// value beginning with a tab or CR is rejected as a control character.
+// JSON input brings no formula warnings: JSON values are not spreadsheet
+// cells, and a JSON export re-imported would warn every time.
 //
 // An Importer is not safe for concurrent use.
 type Importer struct {
@@ -168,9 +195,10 @@ type Importer struct {
 	err  error           // sticky fatal error or io.EOF
 
 	// CSV
-	cr   *csv.Reader
-	cols []column
-	line int // start line of the last record read
+	cr     *csv.Reader
+	cols   []column
+	line   int // start line of the last record read
+	header []Warning
 
 	// JSON
 	dec   *json.Decoder
@@ -250,6 +278,7 @@ func NewCSVImporter(r io.Reader, opts ImportOptions) (*Importer, error) {
 	case err != nil:
 		return nil, fmt.Errorf("subscribers: import: header: %w", err)
 	}
+	headerLine, _ := cr.FieldPos(0)
 	im.cols = make([]column, len(header))
 	where := make(map[string]int, len(header))
 	hasEmail := false
@@ -273,6 +302,10 @@ func NewCSVImporter(r io.Reader, opts ImportOptions) (*Importer, error) {
 				return nil, fmt.Errorf("subscribers: import: header: column %d name %q is longer than %d characters", i+1, cut(raw), MaxAttrKeyLen)
 			}
 			c.attr = true
+			if w, ok := formulaWarning(fmt.Sprintf("header column %d", i+1), strings.TrimSpace(h), name); ok {
+				w.Line = headerLine
+				im.header = append(im.header, w)
+			}
 		}
 		hasEmail = hasEmail || name == ColEmail
 		im.cols[i] = c
@@ -287,6 +320,10 @@ func NewCSVImporter(r io.Reader, opts ImportOptions) (*Importer, error) {
 	im.cr = cr
 	return im, nil
 }
+
+// HeaderWarnings returns the warnings about the CSV header: attribute
+// column names that start with a formula character. Nil for JSON.
+func (im *Importer) HeaderWarnings() []Warning { return slices.Clone(im.header) }
 
 // NewJSONImporter reads the opening of a JSON array of objects and returns
 // an Importer for its elements, decoded one at a time. Fields are those of
@@ -439,6 +476,8 @@ func (im *Importer) nextCSV() (Row, error) {
 		row := Row{Line: line, Subscriber: sub, Given: f.given()}
 		if rerr != nil {
 			row.Err = rerr
+		} else {
+			row.Warnings = formulaWarnings(line, f, sub)
 		}
 		return row, nil
 	}
@@ -655,6 +694,46 @@ func checkText(column, v string) *RowError {
 		return rowErr(column, v, "contains control characters (CR, LF, tab…)", nil)
 	}
 	return nil
+}
+
+// formulaWarning returns a warning when stored, the value kept from raw
+// (the cell as written, trimmed), starts with a formula character and raw
+// was not escaped with an apostrophe as WriteCSV does.
+func formulaWarning(column, raw, stored string) (Warning, bool) {
+	c, ok := FormulaPrefix(stored)
+	if !ok || strings.HasPrefix(raw, "'") {
+		return Warning{}, false
+	}
+	what := fmt.Sprintf("'%c'", c)
+	switch c {
+	case '\t':
+		what = "a tab"
+	case '\r':
+		what = "a carriage return"
+	}
+	return Warning{Column: column, Value: cut(stored),
+		Reason: "starts with " + what + ": kept as text; exports prefix it with '"}, true
+}
+
+// formulaWarnings returns the warnings about the text values of a valid
+// CSV row: those a spreadsheet would read as formulas.
+func formulaWarnings(line int, f fields, sub Subscriber) []Warning {
+	var ws []Warning
+	add := func(column, raw, stored string) {
+		if w, ok := formulaWarning(column, strings.TrimSpace(raw), stored); ok {
+			w.Line = line
+			ws = append(ws, w)
+		}
+	}
+	add(ColEmail, f.email, sub.Email)
+	add(ColName, f.name, sub.Name)
+	add(ColTopics, strings.Join(f.topics, ";"), strings.Join(sub.Topics, ";"))
+	for _, a := range f.attrs {
+		if v, ok := sub.Attrs[a.key]; ok {
+			add(a.key, a.value, v)
+		}
+	}
+	return ws
 }
 
 // unescapeFormula removes the apostrophe WriteCSV puts before a cell that

@@ -617,13 +617,105 @@ func TestCSVImportStreaming(t *testing.T) {
 }
 
 func TestReportString(t *testing.T) {
-	r := Report{Added: 100, Updated: 20, Skipped: 3, Rejected: make([]Row, 2)}
-	if got, want := r.String(), "imported 120 (100 added, 20 updated), skipped 3 existing, rejected 2"; got != want {
+	r := Report{Added: 100, Updated: 20, Skipped: 3, Rejected: make([]Row, 2), Warnings: make([]Warning, 1)}
+	if got, want := r.String(), "imported 120 (100 added, 20 updated), skipped 3 existing, rejected 2, 1 warning"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	if got, want := (Report{}).String(), "imported 0 (0 added, 0 updated), skipped 0 existing, rejected 0"; got != want {
+	if got, want := (Report{}).String(), "imported 0 (0 added, 0 updated), skipped 0 existing, rejected 0, 0 warnings"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
+}
+
+func TestFormulaWarnings(t *testing.T) {
+	t.Run("HostileRows", func(t *testing.T) {
+		in := "email,name,=evil,note,topics,send_hour\n" +
+			"=cmd|calc!A1@example.org,\"=HYPERLINK(\"\"http://evil\"\")\",x,=1+1,@home;ok,\n" + // 2
+			"plain@example.org,Plain,,'=escaped,ok;=later,-1\n" + // 3: escaped cell, formula not first, send_hour parsed
+			"+1@example.org,-Bob ,,+33 1 23 45 67 89,,\n" + // 4
+			"bad@@example.org,=x,,,,\n" + // 5: rejected, so no warnings
+			"tab@example.org,\"\t=x\",,,,\n" // 6: rejected (control character)
+		im, err := NewCSVImporter(strings.NewReader(in), dailyOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		hw := im.HeaderWarnings()
+		if len(hw) != 1 || hw[0].Line != 1 || hw[0].Column != "header column 3" || hw[0].Value != "=evil" {
+			t.Errorf("header warnings = %+v, want one for column 3 on line 1", hw)
+		}
+		rows := readAll(t, im)
+		if len(rows) != 5 {
+			t.Fatalf("got %d rows, want 5", len(rows))
+		}
+		type w struct {
+			line          int
+			column, value string
+		}
+		var got []w
+		for _, r := range rows {
+			for _, x := range r.Warnings {
+				if x.Line != r.Line {
+					t.Errorf("warning %+v on row of line %d", x, r.Line)
+				}
+				got = append(got, w{x.Line, x.Column, x.Value})
+			}
+		}
+		want := []w{
+			{2, "email", "=cmd|calc!a1@example.org"},
+			{2, "name", `=HYPERLINK("http://evil")`},
+			{2, "topics", "@home;ok"},
+			{2, "note", "=1+1"}, // email, name, topics, then attributes; "=evil" x: the header warned
+
+			{4, "email", "+1@example.org"},
+			{4, "name", "-Bob"},
+			{4, "note", "+33 1 23 45 67 89"},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("warnings:\ngot  %+v\nwant %+v", got, want)
+		}
+		// The rows are imported all the same, values kept as text.
+		if r := rows[0]; r.Err != nil || r.Subscriber.Name != `=HYPERLINK("http://evil")` || r.Subscriber.Attrs["note"] != "=1+1" {
+			t.Errorf("line 2: err %v, subscriber %+v", r.Err, r.Subscriber)
+		}
+		if r := rows[1]; r.Err != nil || r.Subscriber.Attrs["note"] != "=escaped" || len(r.Warnings) != 0 {
+			t.Errorf("line 3: err %v, note %q, warnings %v", r.Err, r.Subscriber.Attrs["note"], r.Warnings)
+		}
+		if rows[3].Err == nil || rows[4].Err == nil || rows[3].Warnings != nil || rows[4].Warnings != nil {
+			t.Errorf("lines 5, 6: want rejected without warnings, got %+v / %+v", rows[3], rows[4])
+		}
+		w0 := rows[0].Warnings[1]
+		if got, want := w0.String(), `name "=HYPERLINK(\"http://evil\")": starts with '=': kept as text; exports prefix it with '`; got != want {
+			t.Errorf("String() = %s, want %s", got, want)
+		}
+	})
+	t.Run("EscapedHeaderQuiet", func(t *testing.T) {
+		im, err := NewCSVImporter(strings.NewReader("email,'=k\na@example.com,'+v\n"), dailyOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := readAll(t, im)
+		if hw := im.HeaderWarnings(); hw != nil || rows[0].Warnings != nil || rows[0].Subscriber.Attrs["=k"] != "+v" {
+			t.Errorf("header %v, row %+v", hw, rows[0])
+		}
+	})
+	t.Run("JSONQuiet", func(t *testing.T) {
+		im, err := NewJSONImporter(strings.NewReader(`[{"email":"a@example.com","name":"=x","=k":"+1"}]`), dailyOpts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := readAll(t, im)
+		if rows[0].Err != nil || rows[0].Warnings != nil || im.HeaderWarnings() != nil {
+			t.Errorf("JSON row %+v", rows[0])
+		}
+	})
+	t.Run("SharedWithExport", func(t *testing.T) {
+		for _, c := range "=+-@\t\rAa'0 " {
+			s := string(c) + "x"
+			_, formula := FormulaPrefix(s)
+			if escaped := escapeCell(s) != s; escaped != formula {
+				t.Errorf("%q: FormulaPrefix %v, escapeCell escapes %v", s, formula, escaped)
+			}
+		}
+	})
 }
 
 // FuzzCSVImport checks that the importer never panics, that every accepted

@@ -256,7 +256,7 @@ func subsList(_ context.Context, m *Main, args []string) error {
 
 func subsImport(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "subscribers import", "[--list L]... [--update] [--pending] FILE.csv|FILE.json|-",
-		"Import subscribers from CSV (header row; columns email, name, timezone, send_hour, frequency, topics; others become attributes) or a JSON array. Existing subscribers are skipped unless --update. Every rejected row is reported with its line and reason; the rest are imported.")
+		"Import subscribers from CSV (header row; columns email, name, timezone, send_hour, frequency, topics; others become attributes) or a JSON array. Existing subscribers are skipped unless --update. Every rejected row is reported with its line and reason; the rest are imported. CSV values a spreadsheet would read as formulas are imported as text, each with a warning.")
 	var lists stringList
 	c.fs.Var(&lists, "list", "put each subscriber on list `L` (repeatable; default: the only list)")
 	update := c.fs.Bool("update", false, "update existing subscribers instead of skipping them")
@@ -303,6 +303,15 @@ func subsImport(_ context.Context, m *Main, args []string) error {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
 	var rep subscribers.Report
+	warn := func(ws []subscribers.Warning) {
+		rep.Warnings = append(rep.Warnings, ws...)
+		if !m.g.json {
+			for _, w := range ws {
+				fmt.Fprintf(m.Stderr, "%s:%d: warning: %s\n", pos[0], w.Line, w)
+			}
+		}
+	}
+	warn(im.HeaderWarnings())
 	var batch []subscribers.Row
 	flush := func() error {
 		if len(batch) == 0 {
@@ -331,6 +340,7 @@ func subsImport(_ context.Context, m *Main, args []string) error {
 			}
 			continue
 		}
+		warn(row.Warnings)
 		batch = append(batch, row)
 		if len(batch) == 1000 {
 			if err := flush(); err != nil {
@@ -346,14 +356,24 @@ func subsImport(_ context.Context, m *Main, args []string) error {
 			Line   int    `json:"line"`
 			Reason string `json:"reason"`
 		}
+		type warning struct {
+			Line   int    `json:"line"`
+			Column string `json:"column"`
+			Value  string `json:"value"`
+			Reason string `json:"reason"`
+		}
 		out := struct {
 			Added    int        `json:"added"`
 			Updated  int        `json:"updated"`
 			Skipped  int        `json:"skipped"`
 			Rejected []rejected `json:"rejected"`
-		}{rep.Added, rep.Updated, rep.Skipped, []rejected{}}
+			Warnings []warning  `json:"warnings"`
+		}{rep.Added, rep.Updated, rep.Skipped, []rejected{}, []warning{}}
 		for _, r := range rep.Rejected {
 			out.Rejected = append(out.Rejected, rejected{r.Line, r.Err.Error()})
+		}
+		for _, w := range rep.Warnings {
+			out.Warnings = append(out.Warnings, warning{w.Line, w.Column, w.Value, w.Reason})
 		}
 		return m.printJSON(out)
 	}
