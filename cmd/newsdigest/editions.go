@@ -58,11 +58,13 @@ func editionsShow(_ context.Context, m *Main, args []string) error {
 		return fmt.Errorf("edition %s: %w", pos[0], err)
 	}
 	ed, queued, failures, stats := det.Edition, det.Queued, det.Failures, det.Stats
+	more := det.FailuresTotal - len(failures) // listed: the first adminapi.DetailFailures
 	if m.g.json {
 		if failures == nil {
 			failures = []digest.Delivery{}
 		}
-		return m.printJSON(map[string]any{"edition": ed, "queued": queued, "failures": failures, "stats": stats})
+		return m.printJSON(map[string]any{"edition": ed, "queued": queued, "failures": failures,
+			"failures_total": len(failures) + max(more, 0), "stats": stats})
 	}
 	kv(m.Stdout, "edition", ed.ID, "list", ed.List, "status", ed.Status, "reason", orDash(ed.Reason), "subject", ed.Subject,
 		"created", fmtTime(ed.Created), "finished", fmtTime(ed.Finished),
@@ -84,6 +86,9 @@ func editionsShow(_ context.Context, m *Main, args []string) error {
 			t.row(d.Email, d.Status, d.Attempts, truncate(d.Reply, 90))
 		}
 		t.flush()
+		if more > 0 {
+			fmt.Fprintf(m.Stdout, "… and %d more failed or suppressed\n", more)
+		}
 	}
 	return nil
 }

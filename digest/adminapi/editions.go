@@ -31,35 +31,64 @@ var ErrBusy = errors.New("its send is running already")
 
 // EditionDetail is an edition with what `editions show` prints beside
 // it: the deliveries still queued, the failed and suppressed ones (with
-// the SMTP reply), and its stats.
+// the SMTP reply; the first DetailFailures of them in email order, out of
+// FailuresTotal), and its stats.
 type EditionDetail struct {
-	Edition  digest.Edition    `json:"edition"`
-	Queued   int               `json:"queued"`
-	Failures []digest.Delivery `json:"failures"`
-	Stats    EditionStats      `json:"stats"`
+	Edition       digest.Edition    `json:"edition"`
+	Queued        int               `json:"queued"`
+	Failures      []digest.Delivery `json:"failures"`
+	FailuresTotal int               `json:"failures_total"`
+	Stats         EditionStats      `json:"stats"`
 }
 
-// EditionDetail reads the edition, its ledger and its stats.
+// DetailFailures is how many failed or suppressed deliveries an
+// EditionDetail lists at most.
+const DetailFailures = 100
+
+// FailureLister is a store that reads an edition's failed and suppressed
+// delivery records in email order, at most limit of them, without
+// decoding the rest of its ledger. EditionDetail uses it when the store
+// has it; otherwise it reads the whole ledger, and only when the
+// edition's counters say it has failures.
+type FailureLister interface {
+	FailedDeliveries(editionID string, limit int) ([]digest.Delivery, error)
+}
+
+// EditionDetail reads the edition, its stats (with the queued count) and
+// at most DetailFailures of its failed and suppressed deliveries.
 func (d Direct) EditionDetail(id string) (EditionDetail, error) {
 	ed, err := d.GetEdition(id)
 	if err != nil {
 		return EditionDetail{}, err
 	}
+	det := EditionDetail{Edition: ed, Failures: []digest.Delivery{}, FailuresTotal: ed.Failed + ed.Suppressed}
+	if det.Stats, err = d.EditionStats(ed.ID); err != nil {
+		return EditionDetail{}, err
+	}
+	det.Queued = det.Stats.Queued
+	if det.FailuresTotal == 0 {
+		return det, nil
+	}
+	if fl, ok := any(d.Store).(FailureLister); ok {
+		fs, err := fl.FailedDeliveries(ed.ID, DetailFailures)
+		if err != nil {
+			return EditionDetail{}, err
+		}
+		det.Failures = append(det.Failures, fs...)
+		det.FailuresTotal = max(det.FailuresTotal, len(fs))
+		return det, nil
+	}
 	ds, err := d.Deliveries(ed.ID)
 	if err != nil {
 		return EditionDetail{}, err
 	}
-	det := EditionDetail{Edition: ed, Failures: []digest.Delivery{}}
+	det.FailuresTotal = 0
 	for _, dl := range ds {
-		switch dl.Status {
-		case digest.DeliveryFailed, digest.DeliverySuppressed:
-			det.Failures = append(det.Failures, dl)
-		case digest.DeliveryQueued:
-			det.Queued++
+		if dl.Status == digest.DeliveryFailed || dl.Status == digest.DeliverySuppressed {
+			if det.FailuresTotal++; len(det.Failures) < DetailFailures {
+				det.Failures = append(det.Failures, dl)
+			}
 		}
-	}
-	if det.Stats, err = d.EditionStats(ed.ID); err != nil {
-		return EditionDetail{}, err
 	}
 	return det, nil
 }

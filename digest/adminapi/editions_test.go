@@ -182,6 +182,46 @@ func TestEditionsClientMatchesDirect(t *testing.T) {
 	}
 }
 
+// TestEditionDetailBoundsFailures: an edition with more failures than
+// DetailFailures lists the first of them in email order, with the total,
+// the same on both sides.
+func TestEditionDetailBoundsFailures(t *testing.T) {
+	st, c, _, ed := editionFixture(t)
+	const extra = DetailFailures + 20
+	emails := make([]string, extra)
+	for i := range emails {
+		emails[i] = fmt.Sprintf("x%03d@example.org", i)
+	}
+	if _, err := st.QueueDeliveries(ed.ID, emails); err != nil {
+		t.Fatal(err)
+	}
+	var ds []digest.Delivery
+	for i, e := range emails {
+		st := digest.DeliveryFailed
+		if i%2 == 1 {
+			st = digest.DeliverySuppressed
+		}
+		ds = append(ds, digest.Delivery{Edition: ed.ID, Email: e, Status: st, Reply: "550 5.1.1 no such user", Attempts: 1, At: time.Now()})
+	}
+	if err := st.RecordDeliveries(ds); err != nil {
+		t.Fatal(err)
+	}
+	want, err := Direct{st}.EditionDetail(ed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Failures) != DetailFailures || want.FailuresTotal != extra+1 || want.Queued != 1 {
+		t.Fatalf("detail: %d failures listed of %d, %d queued; want %d of %d, 1", len(want.Failures), want.FailuresTotal, want.Queued, DetailFailures, extra+1)
+	}
+	if want.Failures[0].Email != "bob@example.org" || want.Failures[1].Email != "x000@example.org" || want.Failures[DetailFailures-1].Email != fmt.Sprintf("x%03d@example.org", DetailFailures-2) {
+		t.Errorf("not the first failures in email order: %s, %s … %s", want.Failures[0].Email, want.Failures[1].Email, want.Failures[DetailFailures-1].Email)
+	}
+	got, err := c.EditionDetail(ed.ID)
+	if err != nil || asJSON(t, got) != asJSON(t, want) {
+		t.Errorf("client %v\n%s\ndirect\n%s", err, asJSON(t, got), asJSON(t, want))
+	}
+}
+
 func TestPreviewAndSampleEndpoints(t *testing.T) {
 	st, c, _, _ := editionFixture(t)
 	pv, err := c.Preview("daily", "ann@example.org")
