@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -169,35 +171,225 @@ func DefaultConfig() Config {
 func LoadConfig(path string, mustExist bool, environ []string) (Config, error) {
 	cfg := DefaultConfig()
 	var errs []error // every bad key, not just the first
+	file := ""       // the file read, named in the errors about its keys
 	if path != "" {
-		md, err := toml.DecodeFile(path, &cfg)
+		fileErrs, err := decodeConfigFile(path, &cfg)
 		switch {
 		case errors.Is(err, os.ErrNotExist) && !mustExist:
 		case err != nil:
-			var perr toml.ParseError
-			if errors.As(err, &perr) {
-				return cfg, fmt.Errorf("config %s: line %d: %s", path, perr.Position.Line, perr.Message)
-			}
-			return cfg, fmt.Errorf("config %s: %w", path, err)
+			return cfg, err
 		default:
-			if und := md.Undecoded(); len(und) > 0 {
-				keys := make([]string, len(und))
-				for i, k := range und {
-					keys[i] = k.String()
-				}
-				errs = append(errs, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", ")))
-			}
+			file = path
+			errs = append(errs, fileErrs...)
 		}
 	}
 	if err := applyEnv(&cfg, environ); err != nil {
 		errs = append(errs, err)
 	}
+	var later []error
 	if err := cfg.readSecretFiles(); err != nil {
-		errs = append(errs, err)
+		later = append(later, err)
 	}
-	errs = append(errs, cfg.Validate())
+	later = append(later, cfg.Validate())
+	errs = append(errs, relabel(later, file, environ)...)
 	return cfg, errors.Join(errs...)
 }
+
+// decodeConfigFile reads the TOML file at path over cfg. A syntax error
+// (or a missing file) is the returned error. Each known key whose value
+// has the wrong type, and the unknown keys, come back as errors of their
+// own, "config FILE: smtp.port: want an integer, got "abc"", and the
+// other keys are still read: every bad key is named at once.
+func decodeConfigFile(path string, cfg *Config) ([]error, error) {
+	var raw map[string]any
+	md, err := toml.DecodeFile(path, &raw)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return nil, fmt.Errorf("config %s: line %d: %s", path, perr.Position.Line, perr.Message)
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	leaves := make(map[string]reflect.Type)
+	sections := make(map[string]bool)
+	walkConfig(reflect.ValueOf(&Config{}).Elem(), "", func(key string, f reflect.Value) error {
+		leaves[key] = f.Type()
+		for i := strings.LastIndexByte(key, '.'); i > 0; i = strings.LastIndexByte(key[:i], '.') {
+			sections[key[:i]] = true
+		}
+		return nil
+	})
+	var errs []error
+	var unknown []string
+	var drop [][]string
+	for _, k := range md.Keys() { // in file order
+		key := strings.Join(k, ".")
+		if slices.ContainsFunc(drop, func(d []string) bool { return len(d) < len(k) && slices.Equal(d, k[:len(d)]) }) {
+			continue // inside a value already reported
+		}
+		v, ok := lookupTOML(raw, k)
+		switch t, leaf := leaves[key]; {
+		case !ok:
+		case leaf:
+			if msg := tomlTypeMismatch(t, v); msg != "" {
+				errs = append(errs, fmt.Errorf("config %s: %s: %s", path, key, msg))
+				drop = append(drop, k)
+			}
+		case sections[key]:
+			if _, table := v.(map[string]any); !table {
+				errs = append(errs, fmt.Errorf("config %s: %s: want a table ([%s]), got %s", path, key, key, tomlValue(v)))
+				drop = append(drop, k)
+			}
+		default:
+			unknown = append(unknown, k.String())
+		}
+	}
+	if len(unknown) > 0 {
+		errs = append(errs, fmt.Errorf("config %s: unknown key %s", path, strings.Join(unknown, ", ")))
+	}
+	for _, k := range drop {
+		parent := raw
+		for _, p := range k[:len(k)-1] {
+			parent, _ = parent[p].(map[string]any)
+		}
+		delete(parent, k[len(k)-1])
+	}
+	// What is left has the right types: let the TOML library set it.
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(raw); err != nil {
+		return errs, fmt.Errorf("config %s: %w", path, err)
+	}
+	if _, err := toml.Decode(buf.String(), cfg); err != nil {
+		return errs, fmt.Errorf("config %s: %w", path, err)
+	}
+	return errs, nil
+}
+
+// lookupTOML returns the value at key in a decoded TOML document.
+func lookupTOML(doc map[string]any, key toml.Key) (any, bool) {
+	var v any = doc
+	for _, p := range key {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = m[p]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// tomlTypeMismatch says why v cannot go into a field of type t, in the
+// words of the environment overrides' errors; "" if it can.
+func tomlTypeMismatch(t reflect.Type, v any) string {
+	if t == reflect.TypeOf(Duration{}) {
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Sprintf("want a duration such as \"30s\", got %s", tomlValue(v))
+		}
+		var d Duration
+		if err := d.UnmarshalText([]byte(s)); err != nil {
+			return err.Error()
+		}
+		return ""
+	}
+	ok := false
+	want := ""
+	switch t.Kind() {
+	case reflect.String:
+		_, ok = v.(string)
+		want = "a string"
+	case reflect.Int:
+		_, ok = v.(int64)
+		want = "an integer"
+	case reflect.Float64:
+		switch v.(type) {
+		case float64, int64:
+			ok = true
+		}
+		want = "a number"
+	case reflect.Bool:
+		_, ok = v.(bool)
+		want = "true or false"
+	default:
+		return ""
+	}
+	if ok {
+		return ""
+	}
+	return fmt.Sprintf("want %s, got %s", want, tomlValue(v))
+}
+
+// tomlValue describes a decoded TOML value for an error message.
+func tomlValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case int64, float64, bool:
+		return fmt.Sprint(v)
+	case map[string]any:
+		return "a table"
+	case []any, []map[string]any:
+		return "an array"
+	default:
+		return "a date or time"
+	}
+}
+
+// relabel puts the source of each value in the errors of Validate and
+// readSecretFiles ("config: KEY: why"): "config: KEY: why (set by NAME)"
+// when the environment variable NAME set KEY, else "config FILE: KEY: why"
+// when a file was read.
+func relabel(errs []error, file string, environ []string) []error {
+	set := make(map[string]bool)
+	for _, kv := range environ {
+		if k, _, ok := strings.Cut(kv, "="); ok {
+			set[k] = true
+		}
+	}
+	var out []error
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		rest, ok := strings.CutPrefix(err.Error(), "config: ")
+		key, why, ok2 := strings.Cut(rest, ": ")
+		switch {
+		case !ok || !ok2:
+			out = append(out, err)
+		case set[envName(key)]:
+			out = append(out, labelled{fmt.Sprintf("config: %s: %s (set by %s)", key, why, envName(key)), err})
+		case file != "":
+			out = append(out, labelled{fmt.Sprintf("config %s: %s: %s", file, key, why), err})
+		default:
+			out = append(out, err)
+		}
+	}
+	for _, e := range errs {
+		walk(e)
+	}
+	return out
+}
+
+// labelled is an error with its message rewritten by relabel.
+type labelled struct {
+	msg string
+	err error
+}
+
+func (l labelled) Error() string { return l.msg }
+func (l labelled) Unwrap() error { return l.err }
 
 // envPrefix starts every environment override.
 const envPrefix = "NEWSDIGEST_"

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,3 +134,81 @@ func TestParseFlagsAnywhere(t *testing.T) {
 }
 
 func nowRFC1123() string { return time.Now().Add(-time.Hour).UTC().Format(time.RFC1123Z) }
+
+// TestConfigFileReportsEveryBadKey: wrong types in the file are reported
+// per key, all at once, beside unknown keys and invalid values, each line
+// naming the file; the well-typed keys of the same file are still read.
+func TestConfigFileReportsEveryBadKey(t *testing.T) {
+	p := writeFile(t, "bad.toml", `db = 7
+[smtp]
+host = "relay.example.org"
+port = "abc"
+workers = "x"
+rate = 5
+tls = "ssl"
+timeout = 30
+hots = "typo"
+[log]
+level = true
+[schedule]
+tick = "5"
+[feeds]
+interval = [1, 2]
+[tracking]
+clicks = "yes"
+[site]
+name = "A\nB"
+[nope]
+x = 1
+`)
+	cfg, err := LoadConfig(p, true, []string{"NEWSDIGEST_HTTP_BASE_URL=example.org"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	got := strings.Split(err.Error(), "\n")
+	want := []string{
+		"config " + p + `: db: want a string, got 7`,
+		"config " + p + `: smtp.port: want an integer, got "abc"`,
+		"config " + p + `: smtp.workers: want an integer, got "x"`,
+		"config " + p + `: smtp.timeout: want a duration such as "30s", got 30`,
+		"config " + p + `: log.level: want a string, got true`,
+		"config " + p + `: schedule.tick: want a duration such as "30s": time: missing unit in duration "5"`,
+		"config " + p + `: feeds.interval: want a duration such as "30s", got an array`,
+		"config " + p + `: tracking.clicks: want true or false, got "yes"`,
+		"config " + p + `: unknown key smtp.hots, nope, nope.x`,
+		"config " + p + `: smtp.tls: "ssl" is not one of none, starttls, tls`,
+		`config: http.base_url: "example.org" is not an absolute http(s) URL (set by NEWSDIGEST_HTTP_BASE_URL)`,
+		"config " + p + `: site.name: must not contain line breaks`,
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("missing line %q", w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d lines, want %d:\n%s", len(got), len(want), err)
+	}
+	if cfg.SMTP.Host != "relay.example.org" || cfg.SMTP.Rate != 5 || cfg.SMTP.Port != 25 {
+		t.Errorf("well-typed keys not read or bad ones not left at their defaults: host %q rate %g port %d", cfg.SMTP.Host, cfg.SMTP.Rate, cfg.SMTP.Port)
+	}
+
+	t.Run("SectionNotATable", func(t *testing.T) {
+		p := writeFile(t, "c.toml", "smtp = 5\n[log]\nlevel = \"debug\"\n")
+		cfg, err := LoadConfig(p, true, nil)
+		if err == nil || err.Error() != "config "+p+": smtp: want a table ([smtp]), got 5" {
+			t.Fatalf("err = %v", err)
+		}
+		if cfg.Log.Level != "debug" {
+			t.Errorf("log.level = %q, want debug", cfg.Log.Level)
+		}
+	})
+	t.Run("CLI", func(t *testing.T) {
+		c := newCLI(t, "")
+		code, _, errs := c.run("config", "check", "--config", writeFile(t, "bad.toml", "workers = 1\n[smtp]\nport = \"abc\"\nworkers = \"x\"\n"))
+		lines := strings.Split(strings.TrimSpace(strings.TrimPrefix(errs, "newsdigest: ")), "\n")
+		if code == 0 || len(lines) != 3 || !strings.HasSuffix(lines[0], `bad.toml: smtp.port: want an integer, got "abc"`) ||
+			!strings.HasSuffix(lines[1], `bad.toml: smtp.workers: want an integer, got "x"`) || !strings.HasSuffix(lines[2], "bad.toml: unknown key workers") {
+			t.Errorf("exit %d, stderr:\n%s", code, errs)
+		}
+	})
+}
