@@ -58,10 +58,33 @@ func (x engineTester) SendTest(ctx context.Context, list, to string) (digest.Edi
 	return x.e.SendTest(ctx, list, to)
 }
 
+// DryRun composes every message of the list's edition and hands each to
+// write (the admin API's stream). The first message write refuses (the
+// client went away or stopped reading) cancels the run's context: the
+// engine stops composing at its next look at it (its page of readers),
+// and no further message is written.
 func (x engineTester) DryRun(ctx context.Context, list string, write func(to string, eml []byte) error) (delivery.Result, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	e := *x.e // a copy whose transport is write
-	e.Dial = func(context.Context) (delivery.Transport, error) { return writeTransport(write), nil }
-	return e.DryRun(ctx, list)
+	e.Dial = func(context.Context) (delivery.Transport, error) {
+		return writeTransport(func(to string, eml []byte) error {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			if err := write(to, eml); err != nil {
+				err = fmt.Errorf("dry run of %s: %w", list, err)
+				cancel(err)
+				return err
+			}
+			return nil
+		}), nil
+	}
+	res, err := e.DryRun(ctx, list)
+	if cause := context.Cause(ctx); err != nil && cause != nil && errors.Is(err, context.Canceled) {
+		err = cause // why it stopped: the stream's error
+	}
+	return res, err
 }
 
 // writeTransport hands each message to a function.

@@ -162,3 +162,29 @@ func TestDaemonSendsResumeWhileStopping(t *testing.T) {
 		t.Error("a refused resume left a run")
 	}
 }
+
+// TestEngineTesterDryRunStopsOnAWriteError: the daemon's dry run writes
+// nothing more after its stream refused a message, and says why it
+// stopped.
+func TestEngineTesterDryRunStopsOnAWriteError(t *testing.T) {
+	c := newCLI(t, "")
+	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>")
+	c.ok("subscribers", "import", c.file("readers.csv", "email\na@example.org\nb@example.org\nc@example.org\nd@example.org\n"))
+	now := nowRFC1123()
+	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	_, d := openSends(t, c)
+	gone := errors.New("client gone")
+	calls := 0
+	res, err := engineTester{d.engine}.DryRun(context.Background(), "daily", func(string, []byte) error {
+		calls++
+		return gone
+	})
+	if calls != 1 || !errors.Is(err, gone) || res.Sent != 0 {
+		t.Errorf("dry run into a refusing stream: %d writes, %+v, %v; want 1 write and its error", calls, res, err)
+	}
+	// The same stream taking every message gets them all.
+	calls = 0
+	if res, err := (engineTester{d.engine}).DryRun(context.Background(), "daily", func(string, []byte) error { calls++; return nil }); err != nil || calls != 4 || res.Sent != 4 {
+		t.Errorf("dry run: %d writes, %+v, %v; want 4", calls, res, err)
+	}
+}

@@ -29,7 +29,9 @@ type Tester interface {
 	// SendTest is delivery.Engine.SendTest.
 	SendTest(ctx context.Context, list, to string) (digest.Edition, error)
 	// DryRun is delivery.Engine.DryRun with each message handed to write
-	// (its recipient and its bytes) instead of being sent.
+	// (its recipient and its bytes) instead of being sent. It must stop
+	// when ctx ends: the server cancels ctx when write fails (the client
+	// went away or stopped reading).
 	DryRun(ctx context.Context, list string, write func(to string, eml []byte) error) (delivery.Result, error)
 }
 
@@ -60,8 +62,9 @@ type DryRunLine struct {
 	NothingNew bool   `json:"nothing_new,omitempty"` // the error is delivery.ErrNothingNew
 }
 
-// dryRunWriteWait bounds the wait for the client to take one line.
-const dryRunWriteWait = time.Minute
+// dryRunWriteWait bounds the wait for the client to take one line (a
+// variable for tests).
+var dryRunWriteWait = time.Minute
 
 func (s *Server) testRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/lists/{name}/test", func(w http.ResponseWriter, r *http.Request) {
@@ -100,12 +103,28 @@ func (s *Server) testRoutes(mux *http.ServeMux) {
 		rc := http.NewResponseController(w)
 		enc := json.NewEncoder(w)
 		var mu sync.Mutex
-		res, err := s.Tester.DryRun(r.Context(), name, func(to string, eml []byte) error {
+		// The first line the client does not take stops the dry run: it
+		// would compose every other message for nobody.
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		res, err := s.Tester.DryRun(ctx, name, func(to string, eml []byte) error {
 			mu.Lock()
 			defer mu.Unlock()
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
 			rc.SetWriteDeadline(time.Now().Add(dryRunWriteWait))
-			return enc.Encode(DryRunLine{To: to, EML: eml})
+			if err := enc.Encode(DryRunLine{To: to, EML: eml}); err != nil {
+				err = fmt.Errorf("dry run of %s: writing to the client: %w", name, err)
+				cancel(err)
+				return err
+			}
+			return nil
 		})
+		if cause := context.Cause(ctx); cause != nil && r.Context().Err() == nil {
+			s.log().Warn("dry run stopped: its client does not take the messages", "list", name, "written", res.Sent, "err", cause)
+			return
+		}
 		last := DryRunLine{Done: true, Edition: res.Edition, Sent: res.Sent, Failed: res.Failed, Suppressed: res.Suppressed}
 		if err != nil {
 			last.Error, last.NothingNew = err.Error(), errors.Is(err, delivery.ErrNothingNew)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -113,7 +114,7 @@ func editionFixture(t *testing.T) (*boltstore.Store, *Client, *httptest.Server, 
 		t.Fatal(err)
 	}
 	e := &delivery.Engine{Store: st, Renderer: r, Signer: signer, Clock: digest.SystemClock{}, BaseURL: "https://gazette.example/newsletter"}
-	h, err := (&Server{Service: Direct{st}, Token: testToken, Editor: testEditor{e}, Runner: &testRunner{st: st, runs: map[string]DeliveryRun{}}, Tester: testTester{st}}).Handler()
+	h, err := (&Server{Service: Direct{st}, Token: testToken, Editor: testEditor{e}, Runner: &testRunner{st: st, runs: map[string]DeliveryRun{}}, Tester: testTester{st: st}}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,8 +351,20 @@ func TestEditionEndpointsWithoutEngine(t *testing.T) {
 // testTester sends nothing: a test copy checks the list and the address
 // as the engine does; a dry run writes a message per confirmed reader,
 // bytes that are not UTF-8 included, or finds nothing new in a list
-// named "quiet".
-type testTester struct{ st *boltstore.Store }
+// named "quiet", or writes bigMessages messages of 64 KiB for a list named
+// "big". Like the engine, a message that write refuses counts as failed
+// and the run goes on until ctx ends; each run's result goes to ran.
+type testTester struct {
+	st  *boltstore.Store
+	ran chan dryRunEnd
+}
+
+type dryRunEnd struct {
+	res delivery.Result
+	err error
+}
+
+const bigMessages = 2000
 
 func (x testTester) SendTest(_ context.Context, list, to string) (digest.Edition, error) {
 	if _, err := x.st.GetList(list); err != nil {
@@ -363,22 +376,40 @@ func (x testTester) SendTest(_ context.Context, list, to string) (digest.Edition
 	return digest.Edition{ID: list + "-test", Stories: digest.Selection{Top: make([]digest.Pick, 2)}}, nil
 }
 
-func (x testTester) DryRun(ctx context.Context, list string, write func(string, []byte) error) (delivery.Result, error) {
-	res := delivery.Result{Edition: list + "-dry"}
+func (x testTester) DryRun(ctx context.Context, list string, write func(string, []byte) error) (res delivery.Result, err error) {
+	defer func() {
+		if x.ran != nil {
+			x.ran <- dryRunEnd{res, err}
+		}
+	}()
+	res = delivery.Result{Edition: list + "-dry"}
 	if list == "quiet" {
 		return res, fmt.Errorf("list quiet: %w", delivery.ErrNothingNew)
 	}
-	emails, err := x.st.ConfirmedEmails(list, "", 100)
-	if err != nil {
-		return res, err
-	}
-	for _, e := range emails {
-		if err := write(e, []byte("To: "+e+"\r\n\r\n\xff\x00")); err != nil {
+	var msgs []string
+	var body []byte
+	if list == "big" {
+		body = bytes.Repeat([]byte("x"), 64<<10)
+		for i := range bigMessages {
+			msgs = append(msgs, fmt.Sprintf("r%05d@example.org", i))
+		}
+	} else {
+		body = []byte("\xff\x00")
+		if msgs, err = x.st.ConfirmedEmails(list, "", 100); err != nil {
 			return res, err
+		}
+	}
+	for _, e := range msgs {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		if err := write(e, append([]byte("To: "+e+"\r\n\r\n"), body...)); err != nil {
+			res.Failed++
+			continue
 		}
 		res.Sent++
 	}
-	return res, nil
+	return res, ctx.Err()
 }
 
 func TestTestAndDryRunEndpoints(t *testing.T) {
@@ -423,5 +454,42 @@ func TestTestAndDryRunEndpoints(t *testing.T) {
 	defer cut.Close()
 	if _, err := (&Client{BaseURL: cut.URL, Token: testToken}).DryRun("daily", func(string, []byte) error { return nil }); err == nil || !strings.Contains(err.Error(), "unexpected EOF") {
 		t.Errorf("cut stream: %v", err)
+	}
+}
+
+// TestDryRunStopsWhenTheClientStopsReading: a client that asks for a dry
+// run and takes none of it (hung, or gone behind a proxy that keeps the
+// connection) stops the run at the first line it does not take, instead
+// of having every other message composed for nobody.
+func TestDryRunStopsWhenTheClientStopsReading(t *testing.T) {
+	st, _, _ := start(t)
+	if err := st.PutList(subscribers.List{Name: "big", Title: "Big", From: "b@gazette.example"}); err != nil {
+		t.Fatal(err)
+	}
+	wait := dryRunWriteWait
+	dryRunWriteWait = 50 * time.Millisecond
+	t.Cleanup(func() { dryRunWriteWait = wait })
+	ran := make(chan dryRunEnd, 1)
+	h, err := (&Server{Service: Direct{st}, Token: testToken, Tester: testTester{st: st, ran: ran}}).Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/lists/big/dry-run HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer %s\r\nContent-Length: 0\r\n\r\n", testToken)
+	var end dryRunEnd
+	select {
+	case end = <-ran:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the dry run did not end")
+	}
+	if n := end.res.Sent + end.res.Failed; !errors.Is(end.err, context.Canceled) || n >= bigMessages || end.res.Failed > 1 {
+		t.Errorf("dry run for a client that reads nothing: %d written, %d refused of %d, %v; want it stopped at the first refused",
+			end.res.Sent, end.res.Failed, bigMessages, end.err)
 	}
 }
