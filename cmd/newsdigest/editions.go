@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"newsdigest/digest"
@@ -186,7 +189,8 @@ const followPoll = 200 * time.Millisecond
 // edition's send, and follows it (progress, then the result) the way
 // deliver shows a send of the CLI's own. Ctrl-C pauses the send, as it
 // stops a send of the CLI's own, and waits until the daemon has stopped
-// it.
+// it; a second Ctrl-C stops waiting (the daemon still pauses the send).
+// When the daemon stops answering, it says what became of the edition.
 func (m *Main) followResume(ctx context.Context, cl *adminapi.Client, id string) error {
 	run, err := cl.Resume(id)
 	if err != nil {
@@ -196,24 +200,34 @@ func (m *Main) followResume(ctx context.Context, cl *adminapi.Client, id string)
 	shown := 0
 	tick := time.NewTicker(followPoll)
 	defer tick.Stop()
-	paused := false
+	var again chan os.Signal // after the first Ctrl-C: the second
 	for run.Running {
 		select {
 		case <-ctx.Done():
-			if !paused {
-				paused = true
+			if again == nil {
+				again = make(chan os.Signal, 1)
+				signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+				defer signal.Stop(again)
 				if _, err := cl.PauseEdition(id); err != nil {
-					return fmt.Errorf("edition %s: pausing the daemon's send: %w", id, err)
+					p.finish()
+					return m.lostFollow(id, run, fmt.Errorf("pausing the daemon's send: %w", err))
 				}
-				fmt.Fprintf(m.Stderr, "pausing the daemon's send of %s after its current page…\n", id)
+				fmt.Fprintf(m.Stderr, "pausing the daemon's send of %s after its current page (Ctrl-C again to stop waiting)…\n", id)
 			}
-			<-tick.C
+			select {
+			case <-tick.C:
+			case <-again:
+				p.finish()
+				return fmt.Errorf("edition %s: stopped waiting; the daemon pauses its send after the current page: see 'newsdigest editions show %s', continue with 'newsdigest editions resume %s'", id, id, id)
+			}
 		case <-tick.C:
 		}
-		if run, err = cl.Run(id); err != nil {
+		next, err := cl.Run(id)
+		if err != nil {
 			p.finish()
-			return fmt.Errorf("edition %s: following the daemon's send: %w", id, err)
+			return m.lostFollow(id, run, err)
 		}
+		run = next
 		if !m.g.json && run.Done > shown {
 			shown = run.Done
 			p.update(run.Done, run.Total)
@@ -221,4 +235,34 @@ func (m *Main) followResume(ctx context.Context, cl *adminapi.Client, id string)
 	}
 	p.finish()
 	return m.printDelivery(run.Result(), run.Err(), id)
+}
+
+// lostFollow tells what became of an edition whose send the CLI followed
+// when the daemon stopped answering (it stopped, or restarted and knows
+// no run of it): the edition's status, from the daemon or from the
+// database once the daemon let it go, and what to do.
+func (m *Main) lostFollow(id string, last adminapi.DeliveryRun, cause error) error {
+	lost := fmt.Sprintf("edition %s: lost the daemon's send (%d of %d done when last seen): %v", id, last.Done, last.Total, cause)
+	ed, err := m.admin.GetEdition(id)
+	if err != nil && m.store == nil {
+		if oerr := m.open(); oerr == nil {
+			m.admin = adminapi.Direct{Store: m.store}
+			ed, err = m.store.GetEdition(id)
+		} else {
+			err = oerr
+		}
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s; its state cannot be read now (%v): look with 'newsdigest editions show %s'; a stopped send continues with 'newsdigest editions resume %s'", lost, err, id, id)
+	case ed.Status == digest.EditionSent:
+		fmt.Fprintf(m.Stderr, "newsdigest: %s\n", lost)
+		fmt.Fprintf(m.Stdout, "edition %s is sent: %d sent, %d failed, %d suppressed\n", id, ed.Sent, ed.Failed, ed.Suppressed)
+		return nil
+	case ed.Status == digest.EditionPaused && ed.Reason == "stopped by signal":
+		return fmt.Errorf("%s; the daemon stopped and paused the edition: a restarted daemon continues it (within the list's maximum lateness), or run 'newsdigest editions resume %s'", lost, id)
+	case ed.Status == digest.EditionPaused:
+		return fmt.Errorf("%s; the edition is paused (%s): continue with 'newsdigest editions resume %s'", lost, orDash(ed.Reason), id)
+	}
+	return fmt.Errorf("%s; the edition is %s (%d sent so far): a restarted daemon continues it, or run 'newsdigest editions resume %s'", lost, ed.Status, ed.Sent, id)
 }

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"newsdigest/digest/adminapi"
 	"newsdigest/digest/boltstore"
 	"newsdigest/digest/capture"
 )
@@ -297,4 +300,160 @@ func pausedEdition(t *testing.T, c *cli) string {
 		t.Fatalf("editions after a send without an SMTP server: %+v %v", eds, err)
 	}
 	return eds[0].ID
+}
+
+// TestResumeFollowSecondCtrlCAndLostDaemon: following the daemon's send,
+// a second Ctrl-C stops waiting at once (the daemon still pauses it);
+// and when the daemon goes away while the CLI follows, the CLI says what
+// became of the edition and what to do, not only that the connection
+// failed.
+func TestResumeFollowSecondCtrlCAndLostDaemon(t *testing.T) {
+	smtpAddr := freeAddr(t)
+	host, port, _ := strings.Cut(smtpAddr, ":")
+	c := daemonCLI(t)
+	c.environ = append(c.environ, "NEWSDIGEST_SMTP_HOST="+host, "NEWSDIGEST_SMTP_PORT="+port, "NEWSDIGEST_SMTP_MAX_RETRIES=1")
+	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>")
+	var csv strings.Builder
+	csv.WriteString("email\n")
+	for i := range 300 { // more than a page: a pause stops the send
+		fmt.Fprintf(&csv, "reader%03d@example.org\n", i)
+	}
+	c.ok("subscribers", "import", c.file("readers.csv", csv.String()))
+	now := nowRFC1123()
+	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	if code, _, errs := c.run("send", "--yes"); code != 1 || !strings.Contains(errs, "editions resume") {
+		t.Fatalf("send without an SMTP server: exit %d: %s", code, errs)
+	}
+	id := pausedEdition(t, c)
+	srv, err := capture.Start(smtpAddr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	entered := make(chan struct{}, 1)
+	var mu sync.Mutex
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	srv.SetReply(func(from, to string) error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		mu.Lock()
+		r := release
+		mu.Unlock()
+		<-r
+		return nil
+	})
+	defer func() {
+		mu.Lock()
+		releaseOnce.Do(func() { close(release) })
+		mu.Unlock()
+	}()
+
+	// A SIGINT sent to this process goes to the channels registered for
+	// it, not to the default action that would end the test binary.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, os.Interrupt)
+	defer signal.Stop(sig)
+
+	stop := serveUntil(t, c)
+	admin := &adminapi.Client{BaseURL: "http://" + envOf(c, "NEWSDIGEST_ADMIN_ADDR"), Token: envOf(c, "NEWSDIGEST_ADMIN_TOKEN")}
+	follow := func(ctx context.Context) (chan int, *syncBuffer, *syncBuffer) {
+		var out, errb syncBuffer
+		done := make(chan int, 1)
+		go func() {
+			m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Environ: c.environ}
+			done <- m.Run(ctx, []string{"editions", "resume", id, "--yes"})
+		}()
+		select {
+		case <-entered:
+		case code := <-done:
+			t.Fatalf("resume ended before sending: exit %d\n%s%s", code, out.String(), errb.String())
+		case <-time.After(10 * time.Second):
+			t.Fatal("the daemon's send did not reach the SMTP server")
+		}
+		// The CLI's resume started the daemon's run (entered may be the
+		// previous run's last message).
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if run, err := admin.Run(id); err == nil && run.Running {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the daemon runs no send of %s:\n%s%s", id, out.String(), errb.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return done, &out, &errb
+	}
+	waitFor := func(b *syncBuffer, s string) {
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(b.String(), s) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in:\n%s", s, b.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done, out, errb := follow(ctx)
+	cancel() // the first Ctrl-C
+	waitFor(errb, "pausing the daemon's send")
+	syscall.Kill(os.Getpid(), syscall.SIGINT) // the second, while the SMTP server still holds the send
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(errb.String(), "stopped waiting") || !strings.Contains(errb.String(), "editions resume "+id) {
+			t.Errorf("second Ctrl-C: exit %d\n%s%s", code, out.String(), errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("a second Ctrl-C did not stop the CLI:\n%s%s", out.String(), errb.String())
+	}
+	mu.Lock()
+	releaseOnce.Do(func() { close(release) })
+	mu.Unlock()
+	// The daemon's run ends paused; then a new one is followed and the
+	// daemon stops under it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		run, err := admin.Run(id)
+		if err == nil && !run.Running {
+			if !run.Paused {
+				t.Fatalf("the daemon's run after two Ctrl-C: %+v", run)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon's send did not stop: %+v %v", run, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	release = make(chan struct{})
+	releaseOnce = sync.Once{}
+	mu.Unlock()
+	select {
+	case <-entered: // the first run's
+	default:
+	}
+	done, out, errb = follow(context.Background())
+	stopped := make(chan string, 1)
+	go func() { stopped <- stop() }()
+	// stop() cancels the daemon; its send waits for the SMTP replies
+	// while its admin API is gone.
+	select {
+	case code := <-done:
+		got := errb.String()
+		if code != 1 || !strings.Contains(got, "lost the daemon's send") || !strings.Contains(got, "editions resume "+id) {
+			t.Errorf("daemon gone while following: exit %d\n%s%s", code, out.String(), got)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the CLI did not notice the daemon was gone:\n%s%s", out.String(), errb.String())
+	}
+	mu.Lock()
+	releaseOnce.Do(func() { close(release) })
+	mu.Unlock()
+	<-stopped
 }
