@@ -30,6 +30,11 @@ func editionsList(_ context.Context, m *Main, args []string) error {
 	if err := m.openAdmin(); err != nil {
 		return err
 	}
+	if *list != "" {
+		if _, err := m.admin.GetList(*list); err != nil {
+			return fmt.Errorf("list %s: %w", *list, err)
+		}
+	}
 	eds, err := m.admin.Editions(*list)
 	if err != nil {
 		return err

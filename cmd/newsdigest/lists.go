@@ -9,6 +9,7 @@ import (
 
 	"newsdigest/digest/adminapi"
 	"newsdigest/digest/boltstore"
+	"newsdigest/digest/schedule"
 	"newsdigest/digest/scheduler"
 	"newsdigest/subscribers"
 )
@@ -178,7 +179,7 @@ func listsList(_ context.Context, m *Main, args []string) error {
 }
 
 func listsShow(_ context.Context, m *Main, args []string) error {
-	c := newCommand(&m.g, "lists show", "NAME", "Show one list's settings.")
+	c := newCommand(&m.g, "lists show", "NAME", "Show one list's settings (the values in effect: defaults where none is set), its confirmed subscribers and, for a cron schedule, the scheduler's last slot and run.")
 	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
 		return err
@@ -190,24 +191,38 @@ func listsShow(_ context.Context, m *Main, args []string) error {
 	if err != nil {
 		return fmt.Errorf("list %s: %w", pos[0], err)
 	}
-	if m.g.json {
-		return m.printJSON(l)
-	}
-	p := policyOf(l)
 	confirmed, err := m.admin.CountSubscribers(l.Name, subscribers.Confirmed)
 	if err != nil {
 		return err
 	}
+	var st schedule.ListState
+	if l.Schedule != "" && l.Schedule != "local" {
+		if st, err = m.admin.GetListSchedule(l.Name); err != nil {
+			return err
+		}
+	}
+	// The values in effect, under the list's own keys.
+	p := policyOf(l)
+	eff := l
+	eff.TopCount, eff.RecentCount, eff.Window, eff.MinStories, eff.CategoryCap = p.TopCount, p.RecentCount, p.Window, p.MinStories, p.CategoryCap
+	eff.MaxLateness = scheduler.MaxLateness(l)
+	if m.g.json {
+		return m.printJSON(struct {
+			subscribers.List
+			Confirmed   int       `json:"confirmed"`
+			LastSlot    time.Time `json:"last_slot,omitzero"`
+			LastEdition string    `json:"last_edition,omitempty"`
+			LastRun     string    `json:"last_run,omitempty"`
+		}{eff, confirmed, st.LastSlot, st.LastEdition, st.LastResult})
+	}
 	kv(m.Stdout, "name", l.Name, "title", l.Title, "from", l.From, "reply-to", orDash(l.ReplyTo),
-		"schedule", orDash(l.Schedule), "max lateness", scheduler.MaxLateness(l),
+		"schedule", orDash(l.Schedule), "max lateness", eff.MaxLateness,
 		"top stories", p.TopCount, "recent stories", p.RecentCount,
 		"window", p.Window, "min stories", p.MinStories, "category cap", p.CategoryCap,
 		"next intro", orDash(truncate(l.NextIntro, 60)), "next subject", orDash(l.NextSubject),
 		"confirmed subscribers", confirmed, "created", fmtTime(l.Created))
-	if m.store != nil && l.Schedule != "" && l.Schedule != "local" {
-		if st, err := m.store.GetListSchedule(l.Name); err == nil && !st.LastSlot.IsZero() {
-			kv(m.Stdout, "last slot", fmtTime(st.LastSlot), "last run", st.LastResult)
-		}
+	if !st.LastSlot.IsZero() {
+		kv(m.Stdout, "last slot", fmtTime(st.LastSlot), "last run", st.LastResult)
 	}
 	return nil
 }

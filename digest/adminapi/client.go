@@ -15,6 +15,7 @@ import (
 
 	"newsdigest/digest"
 	"newsdigest/digest/boltstore"
+	"newsdigest/digest/schedule"
 	"newsdigest/subscribers"
 )
 
@@ -136,6 +137,13 @@ func (c *Client) Lists() ([]subscribers.List, error) {
 func (c *Client) GetList(name string) (subscribers.List, error) {
 	var l subscribers.List
 	return l, c.do(http.MethodGet, "/api/lists/"+seg(name), nil, nil, &l)
+}
+
+// GetListSchedule fetches what the daemon's scheduler last did for the
+// list.
+func (c *Client) GetListSchedule(list string) (schedule.ListState, error) {
+	var st schedule.ListState
+	return st, c.do(http.MethodGet, "/api/lists/"+seg(list)+"/schedule", nil, nil, &st)
 }
 
 func (c *Client) PutList(l subscribers.List) error {

@@ -134,6 +134,10 @@ func (s *Server) Handler() (http.Handler, error) {
 		}
 		s.reply(w, r, nil, s.Service.PutList(l))
 	})
+	mux.HandleFunc("GET /api/lists/{name}/schedule", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.Service.GetListSchedule(r.PathValue("name"))
+		s.reply(w, r, st, err)
+	})
 	mux.HandleFunc("POST /api/lists/{name}/send", s.handleSend)
 	mux.HandleFunc("DELETE /api/lists/{name}", func(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, r, nil, s.Service.DeleteList(r.PathValue("name")))

@@ -14,6 +14,7 @@ import (
 
 	"newsdigest/digest"
 	"newsdigest/digest/boltstore"
+	"newsdigest/digest/schedule"
 	"newsdigest/subscribers"
 )
 
@@ -25,6 +26,9 @@ type Service interface {
 	GetList(name string) (subscribers.List, error)
 	PutList(l subscribers.List) error
 	DeleteList(name string) error
+	// GetListSchedule is what the scheduler last did for the list (its
+	// last slot and run); zero when it has not run it yet.
+	GetListSchedule(list string) (schedule.ListState, error)
 
 	CountSubscribers(list string, status subscribers.Status) (int, error)
 	Subscribers(q boltstore.SubscriberQuery) ([]subscribers.Subscriber, error)
