@@ -86,6 +86,9 @@ type Direct struct{ *boltstore.Store }
 
 var _ Service = Direct{}
 
+// The bbolt store lists failures without reading the whole ledger.
+var _ FailureLister = (*boltstore.Store)(nil)
+
 // EditArticle applies e to the article with that ID or unique ID prefix
 // in one transaction.
 func (d Direct) EditArticle(idOrPrefix string, e ArticleEdit) (digest.Article, error) {

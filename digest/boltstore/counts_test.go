@@ -3,6 +3,8 @@ package boltstore
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -161,4 +163,61 @@ func TestEditionStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("the last delivery", digest.EditionSent, "")
+}
+
+// FailedDeliveries lists the failed and suppressed records only, in email
+// order, up to the limit.
+func TestFailedDeliveries(t *testing.T) {
+	s, _ := mustOpen(t)
+	e := digest.Edition{ID: "daily-f", List: "daily", Status: digest.EditionSending, Created: t0}
+	if _, err := s.CreateEdition(e); err != nil {
+		t.Fatal(err)
+	}
+	var emails []string
+	for i := range 30 {
+		emails = append(emails, fmt.Sprintf("r%02d@example.org", i))
+	}
+	if _, err := s.QueueDeliveries(e.ID, emails); err != nil {
+		t.Fatal(err)
+	}
+	var ds []digest.Delivery
+	var want []string
+	for i, em := range emails {
+		st := digest.DeliverySent
+		switch i % 7 {
+		case 3:
+			st = digest.DeliveryFailed
+		case 5:
+			st = digest.DeliverySuppressed
+		case 6:
+			continue // stays queued
+		}
+		if st != digest.DeliverySent {
+			want = append(want, em)
+		}
+		ds = append(ds, digest.Delivery{Edition: e.ID, Email: em, Status: st, Reply: "550 5.1.1 no such user " + em})
+	}
+	if err := s.RecordDeliveries(ds); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FailedDeliveries(e.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotEmails []string
+	for _, d := range got {
+		gotEmails = append(gotEmails, d.Email)
+		if !strings.Contains(d.Reply, d.Email) {
+			t.Errorf("%s: reply %q not its own", d.Email, d.Reply)
+		}
+	}
+	if fmt.Sprint(gotEmails) != fmt.Sprint(want) {
+		t.Fatalf("failures %v, want %v", gotEmails, want)
+	}
+	if got, _ := s.FailedDeliveries(e.ID, 3); len(got) != 3 || got[2].Email != want[2] {
+		t.Errorf("limit 3: %v", got)
+	}
+	if _, err := s.FailedDeliveries("nope", 0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown edition: %v", err)
+	}
 }

@@ -447,6 +447,53 @@ func (s *Store) Deliveries(editionID string) ([]digest.Delivery, error) {
 	return out, err
 }
 
+// FailedDeliveries returns the edition's failed and suppressed delivery
+// records in email order, at most limit of them (0: all). It decodes only
+// those: the others are passed over on their status byte, giving back the
+// pages walked now and then, so a million-row ledger costs the daemon
+// neither the memory nor a long decode (editions show through the admin
+// API).
+func (s *Store) FailedDeliveries(editionID string, limit int) ([]digest.Delivery, error) {
+	if limit < 0 {
+		return nil, fmt.Errorf("boltstore: failed deliveries of %s: negative limit %d", editionID, limit)
+	}
+	var out []digest.Delivery
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if _, err := getEdition(tx, editionID); err != nil {
+			return err
+		}
+		lb, _ := ledger(tx, editionID)
+		if lb.records == nil {
+			return nil
+		}
+		c := lb.records.Cursor()
+		n := 0
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if n++; n%(1<<16) == 0 {
+				if err := s.releaseIn(tx); err != nil {
+					return err
+				}
+			}
+			st, err := rowStatus(v)
+			if err != nil {
+				return fmt.Errorf("boltstore: decode delivery %q of %s: %w", k, editionID, err)
+			}
+			if st != digest.DeliveryFailed && st != digest.DeliverySuppressed {
+				continue
+			}
+			d, err := decodeDelivery(editionID, k, v)
+			if err != nil {
+				return err
+			}
+			if out = append(out, d); limit > 0 && len(out) == limit {
+				return nil
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // SentArticles returns the IDs of the articles in the editions of list
 // (every list when empty) created at or after since, so that a new edition
 // can leave them out.
