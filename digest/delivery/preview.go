@@ -186,6 +186,9 @@ func (e *Engine) DryRun(ctx context.Context, listName string) (Result, error) {
 			return res, err
 		}
 		for _, email := range emails {
+			if ctx.Err() != nil {
+				break // the writer went away (or a stop): no more messages
+			}
 			after = email
 			sub, err := e.Store.GetSubscriber(email)
 			if err != nil {
