@@ -468,6 +468,21 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 	e.releaseMapped() // counting walked every queued key's page
 	hs := e.historyStore()
 	if pending == 0 {
+		if ed.Status == digest.EditionPaused {
+			// Resuming a paused edition with nobody left to send to
+			// finishes it.
+			if _, err := e.Store.UpdateEdition(ed.ID, func(x *digest.Edition) error {
+				if x.Status == digest.EditionPaused {
+					x.Status, x.Reason = digest.EditionSent, ""
+					if x.Finished.IsZero() {
+						x.Finished = e.now()
+					}
+				}
+				return nil
+			}); err != nil {
+				return res, err
+			}
+		}
 		res.Elapsed = time.Since(start)
 		return res, nil
 	}

@@ -328,6 +328,26 @@ func TestDeliverStopsAtAnOperatorsPause(t *testing.T) {
 	}
 }
 
+// Resuming a paused edition with nobody left queued marks it sent.
+func TestDeliverFinishesAPausedEditionWithNothingQueued(t *testing.T) {
+	f := setup(t, 3, 1)
+	ed := f.start(t)
+	if _, err := f.engine.Deliver(context.Background(), ed.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.UpdateEdition(ed.ID, func(x *digest.Edition) error {
+		x.Status, x.Reason = digest.EditionPaused, "paused by an operator"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.engine.Deliver(context.Background(), ed.ID)
+	got, _ := f.store.GetEdition(ed.ID)
+	if err != nil || res.Sent != 0 || got.Status != digest.EditionSent || got.Reason != "" || f.srv.Count() != 3 {
+		t.Errorf("resume with nothing queued: %v, %v; edition %s %q; server got %d", res, err, got.Status, got.Reason, f.srv.Count())
+	}
+}
+
 func TestDeliverSkipsThoseWhoLeftAfterQueueing(t *testing.T) {
 	f := setup(t, 5, 1)
 	ed := f.start(t)
