@@ -76,7 +76,7 @@ func editionsShow(_ context.Context, m *Main, args []string) error {
 	}
 	kv(m.Stdout, "edition", ed.ID, "list", ed.List, "status", ed.Status, "reason", orDash(ed.Reason), "subject", ed.Subject,
 		"created", fmtTime(ed.Created), "finished", fmtTime(ed.Finished),
-		"deliveries", fmt.Sprintf("%d sent, %d failed, %d suppressed, %d queued", ed.Sent, ed.Failed, ed.Suppressed, queued),
+		"deliveries", fmt.Sprintf("%d sent, %d failed, %d suppressed, %d queued", ed.Sent, ed.Failed, ed.Suppressed, queued)+skippedNote(ed.Skipped),
 		"clicks", fmt.Sprint(stats.Clicks),
 		"unsubscribes", fmt.Sprintf("%d (recipients who left the list after this edition, before the next)", stats.Unsubscribes))
 	fmt.Fprintln(m.Stdout)
@@ -270,4 +270,12 @@ func (m *Main) lostFollow(id string, last adminapi.DeliveryRun, cause error) err
 		return fmt.Errorf("%s; the edition is paused (%s): continue with 'newsdigest editions resume %s'", lost, orDash(ed.Reason), id)
 	}
 	return fmt.Errorf("%s; the edition is %s (%d sent so far): a restarted daemon continues it, or run 'newsdigest editions resume %s'", lost, ed.Status, ed.Sent, id)
+}
+
+// skippedNote is ", N skipped (no copy due)" when readers were skipped.
+func skippedNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d skipped (no copy due: see preview --as)", n)
 }

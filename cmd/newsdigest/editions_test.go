@@ -457,3 +457,32 @@ func TestResumeFollowSecondCtrlCAndLostDaemon(t *testing.T) {
 	mu.Unlock()
 	<-stopped
 }
+
+// A weekly reader whose day it is not gets no copy: send and editions
+// show count them as skipped.
+func TestEditionsShowCountsSkipped(t *testing.T) {
+	relay, err := capture.Start("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	c := newCLI(t, relay.Addr())
+	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>")
+	notToday := strings.ToLower(((time.Now().Weekday() + 3) % 7).String())
+	c.ok("subscribers", "import", c.file("r.csv", "email,frequency,weekday\nann@example.org,daily,\nbob@example.org,weekly,"+notToday+"\n"))
+	now := nowRFC1123()
+	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	if out := c.ok("send", "--list", "daily", "--yes", "--force"); !strings.Contains(out, "1 sent") || !strings.Contains(out, "1 skipped") {
+		t.Fatalf("send: %s", out)
+	}
+	var eds []struct{ ID string }
+	if err := json.Unmarshal([]byte(c.ok("editions", "list", "--json")), &eds); err != nil || len(eds) != 1 {
+		t.Fatalf("editions list: %v %v", eds, err)
+	}
+	if show := c.ok("editions", "show", eds[0].ID); !strings.Contains(show, "1 sent, 0 failed, 0 suppressed, 0 queued, 1 skipped") {
+		t.Errorf("editions show does not count the skipped reader:\n%s", show)
+	}
+	if relay.Count() != 1 {
+		t.Errorf("%d messages, want ann's only", relay.Count())
+	}
+}
