@@ -201,6 +201,12 @@ func (m *Main) followResume(ctx context.Context, cl *adminapi.Client, id string)
 	if err != nil {
 		return err
 	}
+	return m.followRun(ctx, cl, id, run)
+}
+
+// followRun follows the daemon's run of the edition's send from run on,
+// as followResume describes, and prints its result as deliver does.
+func (m *Main) followRun(ctx context.Context, cl *adminapi.Client, id string, run adminapi.DeliveryRun) error {
 	p := newProgress(m.Stderr, "sending "+id)
 	shown := 0
 	tick := time.NewTicker(followPoll)

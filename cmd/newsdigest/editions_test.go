@@ -117,6 +117,10 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 			{"editions", "show", id},
 			{"editions", "list", "--json"},
 			{"editions", "pause", id, "--json"},
+			// A new edition with the newer stories, sent (through the
+			// daemon: by it, the CLI following its run), then nothing new.
+			{"send", "--yes", "--force-new"},
+			{"send", "--yes", "--force-new", "--json"},
 			{"preview"}, // nothing new now
 		}
 		var r run
@@ -180,10 +184,18 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 		t.Errorf("send --dry-run wrote %v directly and %v through the API; want the 3 readers' messages", direct.dry, api.dry)
 	}
 	// The test copy, then the resume of the paused edition to the three
-	// subscribers, each once: in the daemon, not in the CLI (whose own
-	// send would have needed the file).
-	if direct.sent != 4 || api.sent != 4 {
-		t.Errorf("messages sent: %d directly, %d through the daemon; want 4 each", direct.sent, api.sent)
+	// subscribers, each once, then the new edition to them: in the
+	// daemon, not in the CLI (whose own send would have needed the file).
+	if direct.sent != 7 || api.sent != 7 {
+		t.Errorf("messages sent: %d directly, %d through the daemon; want 7 each", direct.sent, api.sent)
+	}
+	for _, r := range [][]result{direct.results, api.results} {
+		if sent := r[len(r)-3]; sent.code != 0 || !strings.Contains(sent.out, "3 sent, 0 failed") {
+			t.Errorf("send --force-new: exit %d, %q; want the result line of 3 sent", sent.code, sent.out)
+		}
+		if skipped := r[len(r)-2]; !strings.Contains(skipped.out, `"skipped": true`) {
+			t.Errorf("send --force-new --json with nothing new: %q; want a JSON object with skipped", skipped.out)
+		}
 	}
 	t.Logf("%d commands: %d succeeded, %d failed, the same directly and through the API", len(direct.results), ok, failed)
 	if ok < 15 || failed < 8 {

@@ -132,6 +132,9 @@ type sendRun struct {
 	base  int // outcomes of the run's earlier Deliver calls
 
 	again bool // a delivery joined the run (guarded by daemonSends.mu)
+	// reserved: recorded by Trigger for the delivery the scheduler starts
+	// next, which takes the run over (guarded by daemonSends.mu).
+	reserved bool
 }
 
 func (r *sendRun) state() adminapi.DeliveryRun {
@@ -162,6 +165,13 @@ func (d *daemonSends) begin(id string, total int, join bool) (r *sendRun, joined
 		d.runs = make(map[string]*sendRun)
 	}
 	if r := d.runs[id]; r != nil && r.state().Running {
+		if r.reserved { // recorded by Trigger: this delivery is its run
+			r.reserved = false
+			r.mu.Lock()
+			r.start = time.Now()
+			r.mu.Unlock()
+			return r, false, nil
+		}
 		if join {
 			r.again = true
 			return r, true, nil
@@ -227,8 +237,26 @@ func (d *daemonSends) StartWith(list string, o delivery.StartOptions) (digest.Ed
 	return d.engine.StartWith(list, o)
 }
 
+// Trigger records the edition (delivery.Engine.Trigger) and its run at
+// once, before the scheduler delivers it in the background: 'send'
+// through the admin API follows that run (GET
+// /api/editions/{id}/delivery) from the moment the API answers. The
+// scheduler's Deliver takes the reserved run over.
 func (d *daemonSends) Trigger(list string, forceNew bool) (digest.Edition, error) {
-	return d.engine.Trigger(list, forceNew)
+	ed, err := d.engine.Trigger(list, forceNew)
+	if err != nil {
+		return ed, err
+	}
+	pending, err := d.store.CountPending(ed.ID)
+	if err != nil {
+		d.log.Warn("counting the triggered edition's queued deliveries", "edition", ed.ID, "err", err)
+	}
+	d.mu.Lock()
+	if r, _, err := d.begin(ed.ID, pending, false); err == nil {
+		r.reserved = true
+	}
+	d.mu.Unlock()
+	return ed, nil
 }
 
 // Deliver delivers the edition's queued recipients. When a delivery of it

@@ -28,8 +28,9 @@ period: from its latest cron slot (or the UTC date, for a list without a
 cron schedule); a second send in the same period is refused unless
 --force-new, which sends a new edition. When 'newsdigest serve' holds the
 database, the daemon does it through its admin API: it sends the edition
-(follow it in its log or with 'newsdigest editions show') and the test
-copy, and composes the dry run's messages, which are written here.
+(this command follows its send and shows the same progress and result;
+Ctrl-C pauses the daemon's send, a second Ctrl-C stops waiting) and the
+test copy, and composes the dry run's messages, which are written here.
 Sending is recorded per recipient: if it is stopped (Ctrl-C) or crashes,
 'newsdigest editions resume' continues where it was. --to sends one test
 copy and records nothing; --dry-run writes one .eml per recipient to DIR
@@ -94,11 +95,7 @@ and records nothing. The edition is first checked like 'newsdigest check
 	}
 	ed, err := e.Build(l)
 	if errors.Is(err, delivery.ErrNothingNew) {
-		if m.g.json {
-			return m.printJSON(map[string]any{"list": name, "skipped": true, "reason": err.Error()})
-		}
-		fmt.Fprintf(m.Stdout, "skipped: %v\n", err)
-		return nil
+		return m.printSkipped(name, err.Error())
 	}
 	if err != nil {
 		return err
@@ -122,8 +119,7 @@ and records nothing. The edition is first checked like 'newsdigest check
 	}
 	ed, err = e.Trigger(name, *forceNew)
 	if errors.Is(err, delivery.ErrNothingNew) {
-		fmt.Fprintf(m.Stdout, "skipped: %v\n", err)
-		return nil
+		return m.printSkipped(name, err.Error())
 	}
 	if err != nil {
 		return err
@@ -185,18 +181,31 @@ func (m *Main) sendThroughDaemon(ctx context.Context, cl *adminapi.Client, o sen
 			return nil
 		}
 	}
+	// The send and the follow outlive a Ctrl-C: it pauses the daemon's
+	// send (followRun), and the CLI asks on until the daemon stopped it.
+	cl.Context = context.WithoutCancel(ctx)
 	res, err := cl.Send(name, forceNew)
 	if err != nil {
 		return err
 	}
-	if m.g.json {
-		return m.printJSON(res)
-	}
 	if res.Skipped {
-		fmt.Fprintf(m.Stdout, "skipped: %s\n", res.Reason)
-		return nil
+		return m.printSkipped(name, res.Reason)
 	}
-	fmt.Fprintf(m.Stdout, "edition %s (%d stories) recorded; the daemon is sending it (see its log)\n", res.Edition, res.Stories)
+	// The daemon sends it; the CLI follows its run (progress, then the
+	// result) as 'editions resume' does, and Ctrl-C pauses it.
+	run, err := cl.Run(res.Edition)
+	if err != nil {
+		return m.lostFollow(res.Edition, adminapi.DeliveryRun{Edition: res.Edition, Running: true, Total: res.Recipients}, err)
+	}
+	return m.followRun(ctx, cl, res.Edition, run)
+}
+
+// printSkipped says that the list's edition was skipped (nothing new).
+func (m *Main) printSkipped(list, reason string) error {
+	if m.g.json {
+		return m.printJSON(map[string]any{"list": list, "skipped": true, "reason": reason})
+	}
+	fmt.Fprintf(m.Stdout, "skipped: %s\n", reason)
 	return nil
 }
 
