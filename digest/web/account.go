@@ -299,16 +299,46 @@ func (s *Server) handlePreferences(w http.ResponseWriter, r *http.Request) {
 	s.render(w, "preferences", d)
 }
 
+// Consent source recorded when a list is turned on from the preferences
+// page.
+const sourcePreferences = "preferences"
+
+// lockedNote explains the lists the preferences page cannot turn on. It
+// says no more than the page's holder may read in their data export.
+const lockedNote = "Newsletters marked “not available” cannot be turned on from this page: mail to this address was stopped after a delivery failure or a complaint."
+
+// locked says whether the preferences page must leave a list of status st
+// off: any list not confirmed already, for a suppressed address (a hard
+// bounce or a complaint: nothing is to be sent to it), and a list the
+// person complained about even when the address is not suppressed (a
+// complaint means do not mail). Unsubscribed, bounced (not suppressed),
+// pending and never-joined lists may be turned on.
+func locked(st subscribers.Status, suppressed bool) bool {
+	return st != subscribers.Confirmed && (suppressed || st == subscribers.Complained)
+}
+
+// preferencesPage is the page for sub. A list it may not turn on (see
+// locked) is shown unticked, its title marked, with lockedNote as the
+// page's notice.
 func (s *Server) preferencesPage(sub subscribers.Subscriber) (pageData, error) {
 	d := s.base("Your preferences")
 	lists, err := s.Store.Lists()
 	if err != nil {
 		return d, err
 	}
+	_, suppressed, err := s.Store.Suppressed(sub.Email)
+	if err != nil {
+		return d, err
+	}
 	var shown []string // the lists shown ticked
 	for _, l := range lists {
 		st := sub.StatusOn(l.Name)
-		d.Lists = append(d.Lists, listOption{Name: l.Name, Title: listTitle(l), Checked: st == subscribers.Confirmed, Status: string(st)})
+		o := listOption{Name: l.Name, Title: listTitle(l), Checked: st == subscribers.Confirmed, Status: string(st)}
+		if locked(st, suppressed) {
+			o.Title += " (not available)"
+			d.Notice = lockedNote
+		}
+		d.Lists = append(d.Lists, o)
 		if st == subscribers.Confirmed {
 			shown = append(shown, l.Name)
 		}
@@ -342,6 +372,14 @@ func (s *Server) preferencesPage(sub subscribers.Subscriber) (pageData, error) {
 	return d, nil
 }
 
+// handleSavePreferences is POST /preferences/{token}. A box the person
+// unticked unsubscribes (a confirmed or pending list). A box they ticked
+// turns the list on at once, whatever left it (never joined, pending,
+// unsubscribed, bounced), and records their consent as the confirm link
+// does (time, client IP, source "preferences"), except a list locked for
+// them: every list they are not confirmed on when the address is
+// suppressed, and one they complained about. Those stay as they are and
+// the page says so.
 func (s *Server) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 	if err := readForm(w, r); err != nil {
 		if errors.Is(err, errTooLarge) {
@@ -411,8 +449,17 @@ func (s *Server) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 			shown[n] = true
 		}
 	}
+	_, suppressed, err := s.Store.Suppressed(sub.Email)
+	if err != nil {
+		s.internal(w, r, "preferences", err)
+		return
+	}
 	now := s.now()
+	ip := s.clientIP(r)
+	var refused []string // titles of the lists ticked but left off
 	sub, err = s.update(sub.ID, "", func(cur *subscribers.Subscriber) error {
+		refused = refused[:0]
+		joined := false
 		for _, l := range lists {
 			want := slices.Contains(f["lists"], l.Name)
 			if delta && want == shown[l.Name] {
@@ -420,13 +467,22 @@ func (s *Server) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 			}
 			st := cur.StatusOn(l.Name)
 			switch {
-			case want && st != subscribers.Confirmed:
-				// The token came in an email to this address: that is
-				// confirmation enough.
+			case want && st == subscribers.Confirmed:
+			case want && locked(st, suppressed):
+				refused = append(refused, listTitle(l))
+			case want:
+				// The person's own choice, made through the token that
+				// came in an email to this address and posted from this
+				// site: confirmation enough, recorded as the confirm
+				// link records it.
 				cur.SetStatus(l.Name, subscribers.Confirmed, now)
-			case !want && (st == subscribers.Confirmed || st == subscribers.Pending):
+				joined = true
+			case st == subscribers.Confirmed || st == subscribers.Pending:
 				cur.SetStatus(l.Name, subscribers.Unsubscribed, now)
 			}
+		}
+		if joined {
+			cur.Consent = subscribers.Consent{Time: now, IP: ip, Source: sourcePreferences}
 		}
 		cur.Frequency, cur.Timezone, cur.SendHour, cur.Topics = freq, tz, hour, topics
 		return nil
@@ -444,7 +500,15 @@ func (s *Server) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "preferences", err)
 		return
 	}
-	d.Notice = "Your preferences are saved."
+	if len(refused) > 0 {
+		s.log().Info("web: preferences: lists left off: address suppressed or complained", "subscriber", sub.ID, "suppressed", suppressed)
+		d.Notice = "Your preferences are saved."
+		d.Error = "Not turned on: " + joinAnd(refused) + ". " + lockedNote
+	} else if d.Notice != "" {
+		d.Notice = "Your preferences are saved. " + d.Notice
+	} else {
+		d.Notice = "Your preferences are saved."
+	}
 	s.render(w, "preferences", d)
 }
 
