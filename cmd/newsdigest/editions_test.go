@@ -51,6 +51,8 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 		html    string   // preview --out's file
 		dry     []string // the files of send --dry-run
 		sent    int      // messages the SMTP server got
+		args    [][]string
+		dir     string
 	}
 	do := func(c *cli, through bool) run {
 		// The SMTP server's address is taken now and served only after
@@ -105,8 +107,10 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 			{"check", "--list", "daily", "--json"},
 			{"check", "--list", "nope"},
 			{"send", "--to", "editor@example.org"}, // a test copy: no confirmation needed
+			{"send", "--to", "editor@example.org", "--json"},
 			{"send", "--to", "not-an-address"},
 			{"send", "--dry-run", dry},
+			{"send", "--dry-run", dry, "--json"},
 			{"send", "--dry-run", dry, "--list", "nope"},
 			{"send", "--yes"},          // checked first, then refused: this period's edition exists
 			{"editions", "resume", id}, // no terminal to ask on
@@ -156,6 +160,7 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 			r.dry = append(r.dry, e.Name())
 		}
 		r.sent = srv.Count()
+		r.args, r.dir = script, c.dir
 		return r
 	}
 
@@ -186,15 +191,32 @@ func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 	// The test copy, then the resume of the paused edition to the three
 	// subscribers, each once, then the new edition to them: in the
 	// daemon, not in the CLI (whose own send would have needed the file).
-	if direct.sent != 7 || api.sent != 7 {
-		t.Errorf("messages sent: %d directly, %d through the daemon; want 7 each", direct.sent, api.sent)
+	if direct.sent != 8 || api.sent != 8 {
+		t.Errorf("messages sent: %d directly, %d through the daemon; want 8 each", direct.sent, api.sent)
+	}
+	// --json: one object with the facts of the text line.
+	wantJSON := map[string]string{
+		"send --to editor@example.org --json": `"test_copy_to": "editor@example.org"`,
+		"send --dry-run DIR/dry --json":       `"written": 3`,
+		"send --yes --force-new --json":       `"skipped": true`,
+	}
+	for i, args := range direct.args {
+		want, ok := wantJSON[strings.ReplaceAll(strings.Join(args, " "), direct.dir, "DIR")]
+		if !ok {
+			continue
+		}
+		delete(wantJSON, strings.ReplaceAll(strings.Join(args, " "), direct.dir, "DIR"))
+		var v map[string]any
+		if err := json.Unmarshal([]byte(direct.results[i].out), &v); err != nil || !strings.Contains(direct.results[i].out, want) {
+			t.Errorf("%s: %q (%v); want a JSON object with %s", strings.Join(args, " "), direct.results[i].out, err, want)
+		}
+	}
+	if len(wantJSON) > 0 {
+		t.Errorf("not in the script: %v", wantJSON)
 	}
 	for _, r := range [][]result{direct.results, api.results} {
 		if sent := r[len(r)-3]; sent.code != 0 || !strings.Contains(sent.out, "3 sent, 0 failed") {
 			t.Errorf("send --force-new: exit %d, %q; want the result line of 3 sent", sent.code, sent.out)
-		}
-		if skipped := r[len(r)-2]; !strings.Contains(skipped.out, `"skipped": true`) {
-			t.Errorf("send --force-new --json with nothing new: %q; want a JSON object with skipped", skipped.out)
 		}
 	}
 	t.Logf("%d commands: %d succeeded, %d failed, the same directly and through the API", len(direct.results), ok, failed)

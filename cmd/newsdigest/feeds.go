@@ -68,6 +68,19 @@ func feedsAdd(ctx context.Context, m *Main, args []string) error {
 	if err := m.admin.PutFeed(f); err != nil {
 		return err
 	}
+	if m.g.json {
+		out := map[string]any{"feed": f.ID, "url": loc, "added": true}
+		var err error
+		if !*noFetch {
+			var rep fetchReport
+			rep, err = m.fetchFeedsReport(ctx, []digest.Feed{f})
+			out["fetch"] = rep.Feeds[0]
+		}
+		if jerr := m.printJSON(out); jerr != nil {
+			return jerr
+		}
+		return err
+	}
 	fmt.Fprintf(m.Stdout, "feed %s added: %s\n", f.ID, loc)
 	if *noFetch {
 		return nil
@@ -186,39 +199,100 @@ func (m *Main) feedFetcher() *feed.Fetcher {
 
 // fetchFeeds fetches each feed now, stores its articles and its status
 // (the poller's FetchOne, so the next poll of the daemon follows from
-// it). A failing feed is reported and the others go on; the error says
-// how many failed.
+// it), and prints what each fetch did (with --json, a fetchReport). A
+// failing feed is reported and the others go on; the error says how many
+// failed.
 func (m *Main) fetchFeeds(ctx context.Context, fs []digest.Feed) error {
+	rep, err := m.fetchFeedsReport(ctx, fs)
+	if m.g.json {
+		if rep.Feeds == nil {
+			rep.Feeds = []feedFetch{}
+		}
+		if jerr := m.printJSON(rep); jerr != nil {
+			return jerr
+		}
+		return err
+	}
+	for _, r := range rep.Feeds {
+		switch {
+		case r.Error != "":
+			fmt.Fprintf(m.Stderr, "feed %s: %s (next try %s)\n", r.Feed, r.Error, fmtTime(r.NextPoll))
+			continue
+		case r.NotModified:
+			fmt.Fprintf(m.Stdout, "feed %s: not modified\n", r.Feed)
+			continue
+		}
+		fmt.Fprintf(m.Stdout, "feed %s: %d items, %d new, %d already known", r.Feed, r.Items, r.New, r.Known)
+		if len(r.SkippedItems) > 0 {
+			fmt.Fprintf(m.Stdout, ", %d skipped", len(r.SkippedItems))
+		}
+		fmt.Fprintln(m.Stdout)
+		for _, s := range r.SkippedItems {
+			fmt.Fprintf(m.Stderr, "feed %s: item %d %q skipped: %s\n", r.Feed, s.Index, truncate(s.Title, 60), s.Reason)
+		}
+	}
+	return err
+}
+
+// fetchReport is what 'feeds fetch --json' prints: each feed's fetch and
+// how many failed.
+type fetchReport struct {
+	Feeds  []feedFetch `json:"feeds"`
+	Failed int         `json:"failed"`
+}
+
+// feedFetch is one feed's fetch: the items it read, those new to the
+// store and those already known (merged into the stored article, changed
+// or not), the items skipped with why, or the error and the next try.
+type feedFetch struct {
+	Feed         string        `json:"feed"`
+	URL          string        `json:"url"`
+	NotModified  bool          `json:"not_modified"`
+	Items        int           `json:"items"`
+	New          int           `json:"new"`
+	Known        int           `json:"known"`
+	Skipped      int           `json:"skipped"`
+	SkippedItems []skippedItem `json:"skipped_items"`
+	Error        string        `json:"error,omitempty"`
+	NextPoll     time.Time     `json:"next_poll"`
+}
+
+type skippedItem struct {
+	Index  int    `json:"index"`
+	Title  string `json:"title"`
+	Reason string `json:"reason"`
+}
+
+// fetchFeedsReport fetches each feed as fetchFeeds says and reports it.
+func (m *Main) fetchFeedsReport(ctx context.Context, fs []digest.Feed) (fetchReport, error) {
 	p := m.poller()
-	failed := 0
+	var rep fetchReport
 	for _, f := range fs {
 		out, err := p.FetchOne(ctx, f)
 		if err != nil {
-			return err
+			return rep, err
 		}
+		r := feedFetch{Feed: f.ID, URL: f.URL, NextPoll: out.Feed.NextPoll, SkippedItems: []skippedItem{}}
 		if out.Err != nil {
-			failed++
-			fmt.Fprintf(m.Stderr, "feed %s: %v (next try %s)\n", f.ID, out.Err, fmtTime(out.Feed.NextPoll))
+			rep.Failed++
+			r.Error = out.Err.Error()
+			rep.Feeds = append(rep.Feeds, r)
 			continue
 		}
 		res := out.Result
-		if res.NotModified {
-			fmt.Fprintf(m.Stdout, "feed %s: not modified\n", f.ID)
-			continue
+		r.NotModified = res.NotModified
+		if !res.NotModified {
+			r.Items, r.New, r.Known, r.Skipped = len(res.Articles), out.Added, out.Merged, len(res.Skipped)
+			for _, s := range res.Skipped {
+				r.SkippedItems = append(r.SkippedItems, skippedItem{Index: s.Index, Title: s.Title, Reason: s.Reason})
+			}
 		}
-		fmt.Fprintf(m.Stdout, "feed %s: %d items, %d new, %d updated", f.ID, len(res.Articles), out.Added, out.Merged)
-		if len(res.Skipped) > 0 {
-			fmt.Fprintf(m.Stdout, ", %d skipped", len(res.Skipped))
-		}
-		fmt.Fprintln(m.Stdout)
-		for _, s := range res.Skipped {
-			fmt.Fprintf(m.Stderr, "feed %s: item %d %q skipped: %s\n", f.ID, s.Index, truncate(s.Title, 60), s.Reason)
-		}
+		rep.Feeds = append(rep.Feeds, r)
 	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d feeds failed", failed, len(fs))
+	if rep.Failed > 0 {
+		return rep, fmt.Errorf("%d of %d feeds failed", rep.Failed, len(fs))
 	}
-	return nil
+	return rep, nil
 }
 
 // daemonPoller is the daemon's feed poller: each feed on its own

@@ -74,8 +74,7 @@ and records nothing. The edition is first checked like 'newsdigest check
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "test copy of %s (%d stories) sent to %s\n", name, ed.Stories.Len(), *to)
-		return nil
+		return m.printTestCopy(adminapi.TestResult{Edition: ed.ID, Stories: ed.Stories.Len(), To: *to}, name)
 	case *dryRun != "":
 		res, err := e.DryRun(ctx, name)
 		return m.printDryRun(res, err, *dryRun)
@@ -161,8 +160,8 @@ func (m *Main) sendThroughDaemon(ctx context.Context, cl *adminapi.Client, o sen
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "test copy of %s (%d stories) sent to %s\n", name, res.Stories, o.to)
-		return nil
+		res.To = o.to
+		return m.printTestCopy(res, name)
 	case o.dryRun != "":
 		tr := &emlTransport{dir: o.dryRun, n: new(atomic.Int64)}
 		res, err := cl.DryRun(name, func(to string, eml []byte) error {
@@ -209,14 +208,29 @@ func (m *Main) printSkipped(list, reason string) error {
 	return nil
 }
 
+// printTestCopy says that a test copy of the list's edition was sent.
+func (m *Main) printTestCopy(res adminapi.TestResult, list string) error {
+	if m.g.json {
+		return m.printJSON(map[string]any{"list": list, "edition": res.Edition, "stories": res.Stories, "test_copy_to": res.To})
+	}
+	fmt.Fprintf(m.Stdout, "test copy of %s (%d stories) sent to %s\n", list, res.Stories, res.To)
+	return nil
+}
+
 // printDryRun prints what a dry run wrote.
 func (m *Main) printDryRun(res delivery.Result, err error, dir string) error {
 	if errors.Is(err, delivery.ErrNothingNew) {
+		if m.g.json {
+			return m.printJSON(map[string]any{"skipped": true, "reason": err.Error()})
+		}
 		fmt.Fprintf(m.Stdout, "skipped: %v\n", err)
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	if m.g.json {
+		return m.printJSON(map[string]any{"dry_run": dir, "written": res.Sent, "suppressed": res.Suppressed, "failed": res.Failed})
 	}
 	fmt.Fprintf(m.Stdout, "dry run: %d messages written to %s (%d suppressed, %d failed); nothing was sent or recorded\n",
 		res.Sent, dir, res.Suppressed, res.Failed)

@@ -172,6 +172,7 @@ func TestAdminCommandsSameThroughDaemon(t *testing.T) {
 			{"feeds", "add", filepath.Join(demo, "feed.xml"), "--no-fetch"},
 			{"feeds", "add", filepath.Join(demo, "feed.xml")},
 			{"feeds", "fetch"},
+			{"feeds", "fetch", "--json"},
 			{"feeds", "fetch", "nope"},
 			{"feeds", "list", "--json"},
 			{"articles", "import", filepath.Join(demo, "articles.json")},
