@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 )
 
@@ -16,22 +19,31 @@ func configCheck(_ context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	src := m.g.config
+	// Which file is read: --config's (it must exist), or newsdigest.toml
+	// when there is one (LoadConfig reads it then).
+	src, read := m.g.config, true
 	if src == "" {
-		src = "newsdigest.toml (if present)"
+		src = "newsdigest.toml"
+		if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
+			read = false
+		}
+	}
+	what := src
+	if !read {
+		what = "no config file (newsdigest.toml not found), defaults"
 	}
 	if err := m.loadConfig(); err != nil {
 		if m.g.json {
 			// Every bad key, one per entry; secrets are never echoed.
-			m.printJSON(map[string]any{"ok": false, "config": src, "errors": strings.Split(err.Error(), "\n")})
+			m.printJSON(map[string]any{"ok": false, "config": src, "config_read": read, "errors": strings.Split(err.Error(), "\n")})
 		}
 		return err
 	}
 	if m.g.json {
 		// The effective settings, secrets redacted.
-		return m.printJSON(map[string]any{"ok": true, "config": src, "settings": m.cfg.Settings()})
+		return m.printJSON(map[string]any{"ok": true, "config": src, "config_read": read, "settings": m.cfg.Settings()})
 	}
 	fmt.Fprintf(m.Stdout, "config OK: %s with environment overrides; smtp %s:%d (%s), base URL %s, db %s\n",
-		src, m.cfg.SMTP.Host, m.cfg.SMTP.Port, m.cfg.SMTP.TLS, m.cfg.HTTP.BaseURL, m.cfg.DB)
+		what, m.cfg.SMTP.Host, m.cfg.SMTP.Port, m.cfg.SMTP.TLS, m.cfg.HTTP.BaseURL, m.cfg.DB)
 	return nil
 }

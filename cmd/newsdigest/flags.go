@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 )
 
@@ -88,9 +89,26 @@ func (c *command) printUsage(w io.Writer) {
 		fmt.Fprintf(w, "%s\n\n", strings.TrimSpace(c.help))
 	}
 	fmt.Fprintln(w, "Flags:")
-	c.fs.SetOutput(w)
-	c.fs.PrintDefaults()
-	c.fs.SetOutput(io.Discard)
+	// As the usage line spells them (--flag), not as flag.PrintDefaults
+	// does (-flag); the parser takes both.
+	c.fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch f.DefValue {
+		case "", "false", "0", "0s", "[]":
+		default:
+			if reflect.TypeOf(f.Value).String() == "*flag.stringValue" {
+				fmt.Fprintf(w, " (default %q)", f.DefValue)
+			} else {
+				fmt.Fprintf(w, " (default %v)", f.DefValue)
+			}
+		}
+		fmt.Fprintln(w)
+	})
 }
 
 // parseArgs parses args (see parse) and checks that between min and max

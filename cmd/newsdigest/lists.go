@@ -29,7 +29,7 @@ func subcommand(ctx context.Context, m *Main, group string, args []string, verbs
 		for v := range verbs {
 			names = append(names, v)
 		}
-		fmt.Fprintf(m.Stdout, "Usage: newsdigest %s VERB [arguments] [flags]\nVerbs: %v\nRun 'newsdigest %s VERB --help' for details.\n", group, sortStrings(names), group)
+		fmt.Fprintf(m.Stdout, "Usage: newsdigest %s VERB [arguments] [flags]\nVerbs: %s\nRun 'newsdigest %s VERB --help' for details.\n", group, strings.Join(sortStrings(names), ", "), group)
 		if len(args) == 0 {
 			return usageError{"missing verb for " + group}
 		}
