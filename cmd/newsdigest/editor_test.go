@@ -188,3 +188,42 @@ func TestEngineTesterDryRunStopsOnAWriteError(t *testing.T) {
 		t.Errorf("dry run: %d writes, %+v, %v; want 4", calls, res, err)
 	}
 }
+
+// TestDaemonSendsTriggerRecordsTheRun: the daemon's Trigger records the
+// edition's run before the scheduler delivers it, so that 'send' through
+// the admin API can follow it at once; the scheduler's delivery takes
+// that run over (it does not join it and return empty) and finishes it.
+func TestDaemonSendsTriggerRecordsTheRun(t *testing.T) {
+	srv, err := capture.Start("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := newCLI(t, srv.Addr())
+	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>")
+	c.ok("subscribers", "add", "ann@example.org")
+	c.ok("subscribers", "add", "bob@example.org")
+	now := nowRFC1123()
+	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	_, d := openSends(t, c)
+
+	ed, err := d.Trigger("daily", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := d.Run(ed.ID)
+	if err != nil || !run.Running || run.Total != 2 || run.Done != 0 {
+		t.Fatalf("run right after Trigger: %+v, %v; want running, 2 queued", run, err)
+	}
+	res, err := d.Deliver(context.Background(), ed.ID)
+	if err != nil || res.Sent != 2 {
+		t.Fatalf("the scheduler's delivery: %+v, %v; want 2 sent (the run taken over, not joined)", res, err)
+	}
+	run, err = d.Run(ed.ID)
+	if err != nil || run.Running || run.Sent != 2 || run.Done != 2 {
+		t.Errorf("run after the delivery: %+v, %v; want finished, 2 sent", run, err)
+	}
+	if srv.Count() != 2 {
+		t.Errorf("%d messages, want 2", srv.Count())
+	}
+}
