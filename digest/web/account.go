@@ -164,12 +164,7 @@ func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
 			return nil
 		})
 	}
-	switch {
-	case errors.Is(err, boltstore.ErrNotFound): // deleted since the token was checked
-		s.badLink(w, r)
-		return
-	case err != nil:
-		s.internal(w, r, "confirm", err)
+	if s.updateFailed(w, r, "confirm", err) {
 		return
 	}
 	if len(member) == 0 {
@@ -253,12 +248,7 @@ func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
-	switch {
-	case errors.Is(err, boltstore.ErrNotFound): // deleted since the token was checked
-		s.badLink(w, r)
-		return
-	case err != nil:
-		s.internal(w, r, "unsubscribe", err)
+	if s.updateFailed(w, r, "unsubscribe", err) {
 		return
 	}
 	if changed {
@@ -487,12 +477,7 @@ func (s *Server) handleSavePreferences(w http.ResponseWriter, r *http.Request) {
 		cur.Frequency, cur.Timezone, cur.SendHour, cur.Topics = freq, tz, hour, topics
 		return nil
 	})
-	switch {
-	case errors.Is(err, boltstore.ErrNotFound): // deleted since the token was checked
-		s.badLink(w, r)
-		return
-	case err != nil:
-		s.internal(w, r, "preferences", err)
+	if s.updateFailed(w, r, "preferences", err) {
 		return
 	}
 	d, err := s.preferencesPage(sub)
@@ -642,4 +627,19 @@ func (s *Server) handleDataDelete(w http.ResponseWriter, r *http.Request) {
 	s.log().Info("web: subscriber deleted their data", "subscriber", sub.ID)
 	s.message(w, http.StatusOK, "Your data is deleted",
 		"Everything we stored about you is gone and you will get no more emails from us.")
+}
+
+// updateFailed answers a failed update of the subscriber a token named,
+// and says whether it did: a subscriber deleted since the token was
+// checked gets the bad-link page, any other error the internal one.
+func (s *Server) updateFailed(w http.ResponseWriter, r *http.Request, op string, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, boltstore.ErrNotFound):
+		s.badLink(w, r)
+	default:
+		s.internal(w, r, op, err)
+	}
+	return true
 }
