@@ -25,7 +25,7 @@ func newCheckCLI(t *testing.T, smtpAddr string, env ...string) *cli {
 	c.ok("subscribers", "add", "ann@example.org")
 	c.ok("subscribers", "add", "bob@example.org")
 	now := nowRFC1123()
-	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	c.ok("feeds", "add", c.file("feed.xml", sampleFeedAt(now)))
 	return c
 }
 

@@ -133,6 +133,11 @@ const sampleFeed = `<?xml version="1.0" encoding="UTF-8"?>
 <item><guid>g2</guid><title>Council votes</title><link>https://gazette.example/2</link><description>Budget passed.</description><pubDate>%s</pubDate></item>
 </channel></rss>`
 
+// sampleFeedAt is sampleFeed with both items published at pubDate.
+func sampleFeedAt(pubDate string) string {
+	return strings.ReplaceAll(sampleFeed, "%s", pubDate)
+}
+
 func TestCLISendThroughSMTP(t *testing.T) {
 	srv, err := capture.Start("127.0.0.1:0", "")
 	if err != nil {
@@ -145,7 +150,7 @@ func TestCLISendThroughSMTP(t *testing.T) {
 	c.ok("subscribers", "add", "bob@example.org")
 	c.ok("subscribers", "add", "pending@example.org", "--pending")
 	now := nowRFC1123()
-	feedPath := c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1))
+	feedPath := c.file("feed.xml", sampleFeedAt(now))
 	c.ok("feeds", "add", feedPath)
 	if out := c.ok("articles", "list"); !strings.Contains(out, "Harbour reopens") {
 		t.Errorf("articles list:\n%s", out)

@@ -32,7 +32,7 @@ func TestClickTrackingEndToEnd(t *testing.T) {
 	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>")
 	c.ok("subscribers", "add", "ann@example.org")
 	now := nowRFC1123()
-	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	c.ok("feeds", "add", c.file("feed.xml", sampleFeedAt(now)))
 	if out := c.ok("send", "--yes", "--force"); !strings.Contains(out, "1 sent") {
 		t.Fatalf("send: %s", out)
 	}

@@ -163,7 +163,7 @@ this command follows it; Ctrl-C pauses the daemon's send.`)
 
 func editionsPause(_ context.Context, m *Main, args []string) error {
 	c := newCommand(&m.g, "editions pause", "EDITION",
-		"Pause an edition that is being sent: a running send stops after its current page of recipients, queued deliveries stay queued, and 'newsdigest editions resume' continues.")
+		"Pause an edition that is being sent: a running send stops within a ledger commit (messages in flight finish), queued deliveries stay queued, and 'newsdigest editions resume' continues.")
 	pos, err := c.parseArgs(args, m.Stdout, 1, 1)
 	if err != nil {
 		return err
@@ -223,7 +223,7 @@ func (m *Main) followRun(ctx context.Context, cl *adminapi.Client, id string, ru
 					p.finish()
 					return m.lostFollow(id, run, fmt.Errorf("pausing the daemon's send: %w", err))
 				}
-				fmt.Fprintf(m.Stderr, "pausing the daemon's send of %s after its current page (Ctrl-C again to stop waiting)…\n", id)
+				fmt.Fprintf(m.Stderr, "pausing the daemon's send of %s (Ctrl-C again to stop waiting)…\n", id)
 			}
 			select {
 			case <-tick.C:

@@ -40,7 +40,7 @@ var (
 // up yet); the resume through the daemon is sent by the daemon.
 func TestEditorCommandsSameThroughDaemon(t *testing.T) {
 	published := time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC1123Z)
-	feed := strings.Replace(strings.Replace(sampleFeed, "%s", published, 1), "%s", published, 1)
+	feed := sampleFeedAt(published)
 
 	type result struct {
 		code     int
@@ -235,19 +235,7 @@ func TestResumeThroughDaemonRunsInTheDaemon(t *testing.T) {
 	host, port, _ := strings.Cut(smtpAddr, ":")
 	c := daemonCLI(t)
 	c.environ = append(c.environ, "NEWSDIGEST_SMTP_HOST="+host, "NEWSDIGEST_SMTP_PORT="+port, "NEWSDIGEST_SMTP_MAX_RETRIES=1")
-	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>")
-	var csv strings.Builder
-	csv.WriteString("email\n")
-	for i := range readers {
-		fmt.Fprintf(&csv, "reader%03d@example.org\n", i)
-	}
-	c.ok("subscribers", "import", c.file("readers.csv", csv.String()))
-	now := nowRFC1123()
-	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
-	if code, _, errs := c.run("send", "--yes"); code != 1 || !strings.Contains(errs, "editions resume") {
-		t.Fatalf("send without an SMTP server: exit %d: %s", code, errs)
-	}
-	id := pausedEdition(t, c)
+	id := pauseFirstSend(t, c, readers)
 
 	srv, err := capture.Start(smtpAddr, "")
 	if err != nil {
@@ -346,19 +334,7 @@ func TestResumeFollowSecondCtrlCAndLostDaemon(t *testing.T) {
 	host, port, _ := strings.Cut(smtpAddr, ":")
 	c := daemonCLI(t)
 	c.environ = append(c.environ, "NEWSDIGEST_SMTP_HOST="+host, "NEWSDIGEST_SMTP_PORT="+port, "NEWSDIGEST_SMTP_MAX_RETRIES=1")
-	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>")
-	var csv strings.Builder
-	csv.WriteString("email\n")
-	for i := range 300 { // more than a page: a pause stops the send
-		fmt.Fprintf(&csv, "reader%03d@example.org\n", i)
-	}
-	c.ok("subscribers", "import", c.file("readers.csv", csv.String()))
-	now := nowRFC1123()
-	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
-	if code, _, errs := c.run("send", "--yes"); code != 1 || !strings.Contains(errs, "editions resume") {
-		t.Fatalf("send without an SMTP server: exit %d: %s", code, errs)
-	}
-	id := pausedEdition(t, c)
+	id := pauseFirstSend(t, c, 300) // more than a page: a pause stops the send
 	srv, err := capture.Start(smtpAddr, "")
 	if err != nil {
 		t.Fatal(err)
@@ -505,7 +481,7 @@ func TestEditionsShowCountsSkipped(t *testing.T) {
 	notToday := strings.ToLower(((time.Now().Weekday() + 3) % 7).String())
 	c.ok("subscribers", "import", c.file("r.csv", "email,frequency,weekday\nann@example.org,daily,\nbob@example.org,weekly,"+notToday+"\n"))
 	now := nowRFC1123()
-	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	c.ok("feeds", "add", c.file("feed.xml", sampleFeedAt(now)))
 	if out := c.ok("send", "--list", "daily", "--yes", "--force"); !strings.Contains(out, "1 sent") || !strings.Contains(out, "1 skipped") {
 		t.Fatalf("send: %s", out)
 	}

@@ -61,8 +61,8 @@ func (x engineTester) SendTest(ctx context.Context, list, to string) (digest.Edi
 // DryRun composes every message of the list's edition and hands each to
 // write (the admin API's stream). The first message write refuses (the
 // client went away or stopped reading) cancels the run's context: the
-// engine stops composing at its next look at it (its page of readers),
-// and no further message is written.
+// engine stops before its next message, and no further message is
+// written.
 func (x engineTester) DryRun(ctx context.Context, list string, write func(to string, eml []byte) error) (delivery.Result, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

@@ -21,6 +21,14 @@ func pausedSend(t *testing.T, smtpAddr string, readers int) (*cli, string) {
 	t.Helper()
 	c := newCLI(t, smtpAddr)
 	c.environ = append(c.environ, "NEWSDIGEST_SMTP_MAX_RETRIES=1")
+	return c, pauseFirstSend(t, c, readers)
+}
+
+// pauseFirstSend adds a list, readers subscribers and a feed to c's
+// database and sends while c's SMTP server is down, which pauses the
+// edition before its first message; it returns the edition's ID.
+func pauseFirstSend(t *testing.T, c *cli, readers int) string {
+	t.Helper()
 	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>")
 	var csv strings.Builder
 	csv.WriteString("email\n")
@@ -29,11 +37,11 @@ func pausedSend(t *testing.T, smtpAddr string, readers int) (*cli, string) {
 	}
 	c.ok("subscribers", "import", c.file("readers.csv", csv.String()))
 	now := nowRFC1123()
-	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	c.ok("feeds", "add", c.file("feed.xml", sampleFeedAt(now)))
 	if code, _, errs := c.run("send", "--yes"); code != 1 || !strings.Contains(errs, "editions resume") {
 		t.Fatalf("send without an SMTP server: exit %d: %s", code, errs)
 	}
-	return c, pausedEdition(t, c)
+	return pausedEdition(t, c)
 }
 
 // openSends opens c's database as the daemon does and returns its sender.
@@ -171,7 +179,7 @@ func TestEngineTesterDryRunStopsOnAWriteError(t *testing.T) {
 	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>")
 	c.ok("subscribers", "import", c.file("readers.csv", "email\na@example.org\nb@example.org\nc@example.org\nd@example.org\n"))
 	now := nowRFC1123()
-	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	c.ok("feeds", "add", c.file("feed.xml", sampleFeedAt(now)))
 	_, d := openSends(t, c)
 	gone := errors.New("client gone")
 	calls := 0
@@ -204,7 +212,7 @@ func TestDaemonSendsTriggerRecordsTheRun(t *testing.T) {
 	c.ok("subscribers", "add", "ann@example.org")
 	c.ok("subscribers", "add", "bob@example.org")
 	now := nowRFC1123()
-	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	c.ok("feeds", "add", c.file("feed.xml", sampleFeedAt(now)))
 	_, d := openSends(t, c)
 
 	ed, err := d.Trigger("daily", false)

@@ -14,7 +14,7 @@ import (
 func TestFeedsFetchJSON(t *testing.T) {
 	c := newCLI(t, "")
 	now := nowRFC1123()
-	feed := strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)
+	feed := sampleFeedAt(now)
 	feed = strings.Replace(feed, "</channel>", "<item><guid>g9</guid><title>No link</title><link>javascript:alert(1)</link></item></channel>", 1)
 	good := c.file("feed.xml", feed)
 	gone := c.file("gone.xml", feed)

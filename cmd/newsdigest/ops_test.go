@@ -150,7 +150,7 @@ func TestBounceListenerSuppressesBeforeNextEdition(t *testing.T) {
 	c.ok("subscribers", "add", "ann@mail.example.net", "--list", "daily", "--list", "weekly")
 	c.ok("subscribers", "add", "bob@example.org", "--list", "daily", "--list", "weekly")
 	now := nowRFC1123()
-	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	c.ok("feeds", "add", c.file("feed.xml", sampleFeedAt(now)))
 	annID := subscriberID(t, c, "ann@mail.example.net")
 
 	// The first edition: each copy carries its VERP return path.
@@ -399,7 +399,7 @@ func TestMetricsAfterSendAndBackupDuringSend(t *testing.T) {
 		c.ok("subscribers", "add", a)
 	}
 	now := nowRFC1123()
-	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	c.ok("feeds", "add", c.file("feed.xml", sampleFeedAt(now)))
 
 	started, backedUp := make(chan struct{}), make(chan struct{})
 	var once, retryOnce sync.Once

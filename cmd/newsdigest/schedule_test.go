@@ -52,7 +52,7 @@ func TestCLISendTwiceRefusedAndEditorsSubject(t *testing.T) {
 	c.ok("lists", "add", "daily", "--from", "Gazette <digest@gazette.example>", "--subject", "Storm special", "--intro", "The storm, hour by hour.")
 	c.ok("subscribers", "add", "ann@example.org")
 	now := nowRFC1123()
-	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	c.ok("feeds", "add", c.file("feed.xml", sampleFeedAt(now)))
 
 	if out := c.ok("preview", "--as", "ann@example.org"); !strings.Contains(out, "copy of ann@example.org") || !strings.Contains(out, "subject: Storm special") {
 		t.Errorf("preview --as:\n%s", out)
@@ -99,7 +99,7 @@ func TestServeSendsThroughTheDaemon(t *testing.T) {
 	c.ok("subscribers", "add", "ann@example.org")
 	c.ok("subscribers", "add", "bob@example.org")
 	now := nowRFC1123()
-	c.ok("feeds", "add", c.file("feed.xml", strings.Replace(strings.Replace(sampleFeed, "%s", now, 1), "%s", now, 1)))
+	c.ok("feeds", "add", c.file("feed.xml", sampleFeedAt(now)))
 	stop := serveUntil(t, c)
 	// The daemon sends (not a schedule); the CLI follows its send to the
 	// end and prints its result, as a send of its own does.

@@ -69,7 +69,7 @@ var dryRunWriteWait = time.Minute
 func (s *Server) testRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/lists/{name}/test", func(w http.ResponseWriter, r *http.Request) {
 		if s.Tester == nil {
-			writeJSON(w, http.StatusNotFound, Error{Error: "test sends are not available on this server", Code: "not_found"})
+			notAvailable(w, "test sends are not available on this server")
 			return
 		}
 		var req TestRequest
@@ -90,7 +90,7 @@ func (s *Server) testRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /api/lists/{name}/dry-run", func(w http.ResponseWriter, r *http.Request) {
 		if s.Tester == nil {
-			writeJSON(w, http.StatusNotFound, Error{Error: "dry runs are not available on this server", Code: "not_found"})
+			notAvailable(w, "dry runs are not available on this server")
 			return
 		}
 		name := r.PathValue("name")

@@ -95,8 +95,8 @@ func (d Direct) EditionDetail(id string) (EditionDetail, error) {
 
 // PauseEdition pauses an edition that is being sent, with the reason
 // "paused by an operator"; an edition in another state is returned as it
-// is. A send running in any process stops after its current page of
-// recipients (the engine looks between pages).
+// is. A send running in any process stops within a ledger commit (the
+// engine looks after each).
 func (d Direct) PauseEdition(id string) (digest.Edition, error) {
 	return d.UpdateEdition(id, func(e *digest.Edition) error {
 		if e.Status == digest.EditionSending {
@@ -131,10 +131,11 @@ type Sample struct {
 // wire. HTML and Text are base64 in JSON, so that the CLI writes the very
 // bytes the daemon rendered.
 type Preview struct {
+	// The fields of delivery.Preview, in its order (a conversion).
 	Edition digest.Edition `json:"edition"`
-	Subject string         `json:"subject"`
 	HTML    []byte         `json:"html"`
 	Text    []byte         `json:"text"`
+	Subject string         `json:"subject"`
 	Empty   bool           `json:"empty"`
 	Reader  string         `json:"reader,omitempty"`
 	Skip    string         `json:"skip,omitempty"`
@@ -217,7 +218,7 @@ func (s *Server) editionRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /api/editions/{edition}/resume", func(w http.ResponseWriter, r *http.Request) {
 		if s.Runner == nil {
-			writeJSON(w, http.StatusNotFound, Error{Error: "sending is not available on this server", Code: "not_found"})
+			notAvailable(w, "sending is not available on this server")
 			return
 		}
 		run, err := s.Runner.Resume(r.PathValue("edition"))
@@ -230,7 +231,7 @@ func (s *Server) editionRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /api/editions/{edition}/delivery", func(w http.ResponseWriter, r *http.Request) {
 		if s.Runner == nil {
-			writeJSON(w, http.StatusNotFound, Error{Error: "sending is not available on this server", Code: "not_found"})
+			notAvailable(w, "sending is not available on this server")
 			return
 		}
 		run, err := s.Runner.Run(r.PathValue("edition"))
@@ -238,15 +239,15 @@ func (s *Server) editionRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /api/lists/{name}/preview", func(w http.ResponseWriter, r *http.Request) {
 		if s.Editor == nil {
-			writeJSON(w, http.StatusNotFound, Error{Error: "previews are not available on this server", Code: "not_found"})
+			notAvailable(w, "previews are not available on this server")
 			return
 		}
 		pv, err := s.Editor.Preview(r.PathValue("name"), r.URL.Query().Get("as"))
-		s.reply(w, r, Preview{Edition: pv.Edition, Subject: pv.Subject, HTML: pv.HTML, Text: pv.Text, Empty: pv.Empty, Reader: pv.Reader, Skip: pv.Skip}, err)
+		s.reply(w, r, Preview(pv), err)
 	})
 	mux.HandleFunc("GET /api/lists/{name}/sample", func(w http.ResponseWriter, r *http.Request) {
 		if s.Editor == nil {
-			writeJSON(w, http.StatusNotFound, Error{Error: "samples are not available on this server", Code: "not_found"})
+			notAvailable(w, "samples are not available on this server")
 			return
 		}
 		sm, err := s.Editor.Sample(r.PathValue("name"))
@@ -309,7 +310,7 @@ func (c *Client) Preview(list, as string) (delivery.Preview, error) {
 	if err := c.do(http.MethodGet, "/api/lists/"+seg(list)+"/preview", q, nil, &pv); err != nil {
 		return delivery.Preview{}, err
 	}
-	return delivery.Preview{Edition: pv.Edition, Subject: pv.Subject, HTML: pv.HTML, Text: pv.Text, Empty: pv.Empty, Reader: pv.Reader, Skip: pv.Skip}, nil
+	return delivery.Preview(pv), nil
 }
 
 // Sample has the daemon compose the list's edition for a sample reader.

@@ -55,7 +55,7 @@ func (o *Ops) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/backup", func(w http.ResponseWriter, r *http.Request) {
 		if o.Backup == nil {
-			writeJSON(w, http.StatusNotFound, Error{Error: "backup is not available", Code: "not_found"})
+			notAvailable(w, "backup is not available")
 			return
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -74,7 +74,7 @@ func (o *Ops) Handler() (http.Handler, error) {
 	})
 	mux.HandleFunc("GET /api/subscribers/{email}/events", func(w http.ResponseWriter, r *http.Request) {
 		if o.Events == nil {
-			writeJSON(w, http.StatusNotFound, Error{Error: "events are not available", Code: "not_found"})
+			notAvailable(w, "events are not available")
 			return
 		}
 		evs, err := o.Events(r.PathValue("email"))
@@ -87,7 +87,7 @@ func (o *Ops) Handler() (http.Handler, error) {
 	})
 	mux.HandleFunc("POST /api/bounces", func(w http.ResponseWriter, r *http.Request) {
 		if o.ProcessBounce == nil {
-			writeJSON(w, http.StatusNotFound, Error{Error: "bounce processing is not available", Code: "not_found"})
+			notAvailable(w, "bounce processing is not available")
 			return
 		}
 		source := r.URL.Query().Get("source")

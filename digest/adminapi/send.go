@@ -61,7 +61,7 @@ type TriggerFunc func(list string, forceNew bool) (digest.Edition, error)
 // skipped.
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	if s.Trigger == nil {
-		writeJSON(w, http.StatusNotFound, Error{Error: "sending is not available on this server", Code: "not_found"})
+		notAvailable(w, "sending is not available on this server")
 		return
 	}
 	var req SendRequest

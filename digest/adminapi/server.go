@@ -377,3 +377,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
+
+// notAvailable answers a request for what this server was set up without
+// (a 404 with the code not_found and what is missing).
+func notAvailable(w http.ResponseWriter, what string) {
+	writeJSON(w, http.StatusNotFound, Error{Error: what, Code: "not_found"})
+}

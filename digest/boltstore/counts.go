@@ -167,7 +167,7 @@ type statusOnly struct {
 }
 
 // EditionStatus returns the status of edition id and, when it is paused,
-// the reason: what a running send looks at between pages, without
+// the reason: what a running send looks at after each commit, without
 // decoding the stories or reading the pool as GetEdition does. The error
 // wraps ErrNotFound when there is no such edition.
 func (s *Store) EditionStatus(id string) (status digest.EditionStatus, reason string, err error) {

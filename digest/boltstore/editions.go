@@ -466,30 +466,21 @@ func (s *Store) FailedDeliveries(editionID string, limit int) ([]digest.Delivery
 		if lb.records == nil {
 			return nil
 		}
-		c := lb.records.Cursor()
-		n := 0
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if n++; n%(1<<16) == 0 {
-				if err := s.releaseIn(tx); err != nil {
-					return err
-				}
-			}
+		return s.walk(tx, lb.records, func(k, v []byte) (bool, error) {
 			st, err := rowStatus(v)
 			if err != nil {
-				return fmt.Errorf("boltstore: decode delivery %q of %s: %w", k, editionID, err)
+				return false, fmt.Errorf("boltstore: decode delivery %q of %s: %w", k, editionID, err)
 			}
 			if st != digest.DeliveryFailed && st != digest.DeliverySuppressed {
-				continue
+				return false, nil
 			}
 			d, err := decodeDelivery(editionID, k, v)
 			if err != nil {
-				return err
+				return false, err
 			}
-			if out = append(out, d); limit > 0 && len(out) == limit {
-				return nil
-			}
-		}
-		return nil
+			out = append(out, d)
+			return limit > 0 && len(out) == limit, nil
+		})
 	})
 	return out, err
 }
@@ -572,6 +563,25 @@ func (s *Store) PendingRecipients(editionID, after string, limit int, fn func(d 
 	return n, err
 }
 
+// walk calls fn with b's keys and values in order until fn says stop or
+// fails, giving back the pages walked every 65,536 keys: a million-row
+// ledger spans tens of MB of the file.
+func (s *Store) walk(tx *bolt.Tx, b *bolt.Bucket, fn func(k, v []byte) (stop bool, err error)) error {
+	c := b.Cursor()
+	n := 0
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if n++; n%(1<<16) == 0 {
+			if err := s.releaseIn(tx); err != nil {
+				return err
+			}
+		}
+		if stop, err := fn(k, v); err != nil || stop {
+			return err
+		}
+	}
+	return nil
+}
+
 // CountPending returns how many of the edition's records are queued.
 func (s *Store) CountPending(editionID string) (int, error) {
 	n := 0
@@ -583,17 +593,10 @@ func (s *Store) CountPending(editionID string) (int, error) {
 		if lb.pending == nil {
 			return nil
 		}
-		// Count with a cursor, giving back the pages walked now and then:
-		// a million queued addresses span tens of MB of the file.
-		c := lb.pending.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if n++; n%(1<<16) == 0 {
-				if err := s.releaseIn(tx); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return s.walk(tx, lb.pending, func(_, _ []byte) (bool, error) {
+			n++
+			return false, nil
+		})
 	})
 	return n, err
 }

@@ -567,14 +567,6 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 					page[i].seen = seen[page[i].d.Email]
 				}
 			}
-			// An operator may pause the edition while it is sent
-			// ('editions pause', the admin API): look before each page
-			// is handed over (and after each ledger commit, below).
-			if st, reason, err := e.editionStatus(ed.ID); err == nil && st == digest.EditionPaused {
-				stop(&stopCause{reason: orDefault(reason, "paused by an operator")})
-				feedErr <- nil
-				return
-			}
 			jobs.add(page)
 		}
 	}()
@@ -640,9 +632,9 @@ func (e *Engine) Deliver(ctx context.Context, editionID string) (Result, error) 
 			recordErr = err
 			stop(&stopCause{reason: "recording deliveries: " + err.Error(), err: err})
 		}
-		// An operator's pause stops the send within a commit or so, not
-		// only at the feeder's next page (which a slow send, under a rate
-		// limit, may take minutes to reach).
+		// An operator may pause the edition while it is sent ('editions
+		// pause', the admin API): look after each commit, so that the
+		// send stops within a commit or so.
 		if err == nil && stopCtx.Err() == nil {
 			if st, reason, serr := e.editionStatus(ed.ID); serr == nil && st == digest.EditionPaused {
 				stop(&stopCause{reason: orDefault(reason, "paused by an operator")})
